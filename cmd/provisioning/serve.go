@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"provisioning/app"
+	"provisioning/config"
+)
+
+// serveFlags declares the flags of `serve` onto cfg.
+func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFormat, configPath *string) {
+	fs.StringVar(configPath, "config", "", "TOML configuration file (flags and PROVISIONING_* variables win over it)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the embedded NATS server's files and the simulator's state")
+	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use an existing NATS deployment (comma-separated URLs) instead of the embedded server")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&cfg.NATSCA, "nats-ca", "", "CA certificate to verify NATS servers")
+	fs.StringVar(&cfg.NATSCert, "nats-cert", "", "client certificate for NATS")
+	fs.StringVar(&cfg.NATSKey, "nats-key", "", "client key for NATS")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "client address of the embedded NATS server (empty: in-process only)")
+	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "replicas of every stream, bucket and object store (3 on a cluster)")
+	fs.StringVar(&cfg.Sync, "sync", cfg.Sync, `embedded server fsync policy: "always" or an interval such as 1s`)
+	fs.StringVar(&cfg.OrchestratorAddr, "orchestrator-addr", cfg.OrchestratorAddr, "orchestrator API address")
+	fs.StringVar(&cfg.ControlAddr, "control-addr", cfg.ControlAddr, "control center API address")
+	fs.StringVar(cli, "provisioning-cli", strings.Join(cfg.CLI, " "), "the provisioning CLI executors run (words split on spaces)")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "jobs this instance runs at once")
+	fs.DurationVar(&cfg.JobAckWait, "job-ack-wait", cfg.JobAckWait, "a job without heartbeat for this long goes to another executor")
+	fs.IntVar(&cfg.MaxAttempts, "max-attempts", cfg.MaxAttempts, "deliveries of one job before its task is failed")
+	fs.DurationVar(&cfg.TaskTimeout, "task-timeout", cfg.TaskTimeout, "a task running longer is killed and failed")
+	fs.DurationVar(&cfg.KillGrace, "kill-grace", cfg.KillGrace, "time between SIGTERM and SIGKILL when a task is stopped")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGTERM, how long running jobs may finish before they are handed back")
+	fs.Float64Var(&cfg.SimSpeed, "sim-speed", cfg.SimSpeed, "simulator time factor: 1 realistic, 0 instant")
+	fs.StringVar(&cfg.SimFail, "sim-fail", "", "regexp of names the simulator fails on (default ^fail)")
+	fs.IntVar(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "events between view snapshots")
+	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "longest time between view snapshots while events arrive")
+	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(logFormat, "log-format", "text", "text or json")
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, log, err := parseServe(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 2
+	}
+	in, err := app.Start(ctx, cfg, log)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	case err := <-in.Errors():
+		log.Error("stopping after a component failed", "err", err)
+		code = 1
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace+30*time.Second)
+	defer cancel()
+	if err := in.Close(closeCtx); err != nil {
+		log.Error("shutdown", "err", err)
+		code = 1
+	}
+	log.Info("stopped")
+	return code
+}
+
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (app.Config, *slog.Logger, error) {
+	cfg := app.DefaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cli, level, format, configPath string
+	serveFlags(fs, &cfg, &cli, &level, &format, &configPath)
+	if err := fs.Parse(args); err != nil {
+		return cfg, nil, err
+	}
+	if configPath == "" {
+		configPath = getenv(config.EnvName("config"))
+	}
+	file, err := config.Load(configPath)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := config.Apply(fs, file, getenv); err != nil {
+		return cfg, nil, err
+	}
+	cfg.CLI = strings.Fields(cli)
+	if len(cfg.CLI) == 0 {
+		return cfg, nil, errors.New("--provisioning-cli is empty")
+	}
+	if cfg.NATSURL != "" && cfg.Replicas < 1 {
+		return cfg, nil, errors.New("--replicas must be at least 1")
+	}
+	log, err := newLogger(stderr, level, format)
+	return cfg, log, err
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,252 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oklog/ulid/v2"
+)
+
+// Store appends events to JetStream and reads them back. It is safe for
+// concurrent use. Now and NewID may be replaced before first use to make
+// tests deterministic.
+type Store struct {
+	js       jetstream.JetStream
+	nc       *nats.Conn
+	replicas int
+
+	// Now stamps events; NewID names them (a ULID by default).
+	Now   func() time.Time
+	NewID func() string
+}
+
+// NewStore returns a store on an established connection.
+func NewStore(nc *nats.Conn) (*Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("new store: %w", err)
+	}
+	return &Store{js: js, nc: nc, Now: time.Now, NewID: NewID}, nil
+}
+
+// NewID returns a new ULID string.
+func NewID() string { return ulid.Make().String() }
+
+// JetStream exposes the JetStream context for packages that keep their own
+// KV buckets and consumers next to the streams.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Conn is the NATS connection the store uses.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+type appendOptions struct {
+	expect *uint64
+	msgID  string
+}
+
+// AppendOption tunes one append.
+type AppendOption func(*appendOptions)
+
+// ExpectLast makes the append succeed only if the aggregate's last event is
+// at seq (0: the aggregate has no events yet). Otherwise Append returns
+// ErrConflict and stores nothing.
+func ExpectLast(seq uint64) AppendOption {
+	return func(o *appendOptions) { o.expect = &seq }
+}
+
+// WithIdempotencyKey deduplicates the append on key within the stream's
+// duplicate window instead of on the event's own id: a second append with
+// the same key stores nothing and returns the first event.
+func WithIdempotencyKey(key string) AppendOption {
+	return func(o *appendOptions) { o.msgID = key }
+}
+
+// Append stores e, filling in its ID, Time and SchemaVersion when empty,
+// and returns it with Seq set. The event id is the message id, so a retried
+// publish is stored once. When the append is a duplicate (same id or
+// idempotency key) the first stored event is returned instead.
+func (s *Store) Append(ctx context.Context, e Envelope, opts ...AppendOption) (Envelope, error) {
+	msg, o, err := s.prepare(&e, opts)
+	if err != nil {
+		return Envelope{}, err
+	}
+	ack, err := s.js.PublishMsg(ctx, msg, s.publishOpts(e, o)...)
+	if err != nil {
+		return Envelope{}, s.classify(err, e, o)
+	}
+	if ack.Duplicate {
+		return s.Get(ctx, StreamOf(e.Aggregate), ack.Sequence)
+	}
+	e.Seq = ack.Sequence
+	return e, nil
+}
+
+// AppendAll stores events concurrently (pipelined, not atomically) and
+// returns them with Seq set, in order. opts apply to every event; it is
+// meant for independent aggregates, each created with ExpectLast(0) or not
+// at all. The first error is returned after every ack has arrived; errs
+// reports each event's own outcome.
+func (s *Store) AppendAll(ctx context.Context, evs []Envelope, opts ...AppendOption) (out []Envelope, errs []error) {
+	out = make([]Envelope, len(evs))
+	errs = make([]error, len(evs))
+	futures := make([]jetstream.PubAckFuture, len(evs))
+	for i := range evs {
+		e := evs[i]
+		msg, o, err := s.prepare(&e, opts)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		out[i] = e
+		f, err := s.js.PublishMsgAsync(msg, s.publishOpts(e, o)...)
+		if err != nil {
+			errs[i] = s.classify(err, e, o)
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			out[i].Seq = ack.Sequence
+		case err := <-f.Err():
+			var o appendOptions
+			for _, opt := range opts {
+				opt(&o)
+			}
+			errs[i] = s.classify(err, out[i], o)
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("append %s %s: %w", out[i].Type, out[i].AggregateID, ctx.Err())
+		}
+	}
+	return out, errs
+}
+
+func (s *Store) prepare(e *Envelope, opts []AppendOption) (*nats.Msg, appendOptions, error) {
+	var o appendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := checkID(e.AggregateID); err != nil {
+		return nil, o, err
+	}
+	if e.ID == "" {
+		e.ID = s.NewID()
+	}
+	if e.Time.IsZero() {
+		e.Time = s.Now().UTC()
+	}
+	if e.SchemaVersion == 0 {
+		e.SchemaVersion = SchemaVersion
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return nil, o, fmt.Errorf("encode %s %s: %w", e.Type, e.ID, err)
+	}
+	if max := s.nc.MaxPayload(); max > 0 && int64(len(body))+512 > max {
+		return nil, o, fmt.Errorf("%w: %s %s is %d bytes, the server takes %d", ErrTooLarge, e.Type, e.AggregateID, len(body), max)
+	}
+	return &nats.Msg{Subject: e.Subject(), Data: body, Header: nats.Header{}}, o, nil
+}
+
+func (s *Store) publishOpts(e Envelope, o appendOptions) []jetstream.PublishOpt {
+	id := o.msgID
+	if id == "" {
+		id = e.ID
+	}
+	opts := []jetstream.PublishOpt{
+		jetstream.WithMsgID(id),
+		// Retry while a stream has no leader (an election, a restart):
+		// the message id makes the retry safe.
+		jetstream.WithRetryAttempts(20),
+		jetstream.WithRetryWait(250 * time.Millisecond),
+	}
+	if o.expect != nil {
+		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(*o.expect, AggregateSubject(e.Aggregate, e.AggregateID)))
+	}
+	return opts
+}
+
+// JetStream error codes we give a meaning to.
+const (
+	errCodeWrongLastSequence = 10071
+	errCodeInsufficientStore = 10047
+	errCodeMaxPayload        = 10054
+)
+
+func (s *Store) classify(err error, e Envelope, o appendOptions) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case errCodeWrongLastSequence:
+			var at uint64
+			if o.expect != nil {
+				at = *o.expect
+			}
+			return fmt.Errorf("%w: %s %s at seq %d", ErrConflict, e.Aggregate, e.AggregateID, at)
+		case errCodeInsufficientStore:
+			return fmt.Errorf("%w: append %s %s: %v", ErrStorageFull, e.Type, e.AggregateID, err)
+		case errCodeMaxPayload:
+			return fmt.Errorf("%w: %s %s", ErrTooLarge, e.Type, e.AggregateID)
+		}
+	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return fmt.Errorf("%w: %s %s", ErrTooLarge, e.Type, e.AggregateID)
+	}
+	return fmt.Errorf("append %s %s: %w", e.Type, e.AggregateID, err)
+}
+
+// Get reads the event stored at seq in stream st.
+func (s *Store) Get(ctx context.Context, st Stream, seq uint64) (Envelope, error) {
+	str, err := s.js.Stream(ctx, st.Name)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("get seq %d: %w", seq, err)
+	}
+	raw, err := str.GetMsg(ctx, seq)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return Envelope{}, fmt.Errorf("%w: seq %d in %s", ErrNotFound, seq, st.Name)
+		}
+		return Envelope{}, fmt.Errorf("get seq %d: %w", seq, err)
+	}
+	return Parse(raw.Data, raw.Sequence)
+}
+
+// Last reads the most recent event of one aggregate instance.
+func (s *Store) Last(ctx context.Context, agg Aggregate, id string) (Envelope, error) {
+	st := StreamOf(agg)
+	str, err := s.js.Stream(ctx, st.Name)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
+	}
+	raw, err := str.GetLastMsgForSubject(ctx, AggregateSubject(agg, id))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return Envelope{}, fmt.Errorf("%w: %s %s", ErrNotFound, agg, id)
+		}
+		return Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
+	}
+	return Parse(raw.Data, raw.Sequence)
+}
+
+// LastSeq reports the sequence of the newest message in stream st (0 when
+// it is empty).
+func (s *Store) LastSeq(ctx context.Context, st Stream) (uint64, error) {
+	str, err := s.js.Stream(ctx, st.Name)
+	if err != nil {
+		return 0, fmt.Errorf("last seq of %s: %w", st.Name, err)
+	}
+	info, err := str.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("last seq of %s: %w", st.Name, err)
+	}
+	return info.State.LastSeq, nil
+}

@@ -1,0 +1,111 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"provisioning/events"
+	"provisioning/projections"
+	"provisioning/workflow"
+)
+
+// MediaTypeV1 is the content type of every API answer.
+const MediaTypeV1 = "application/vnd.provisioning.v1+json"
+
+type okEnvelope struct {
+	Success bool `json:"success"`
+	Data    any  `json:"data"`
+}
+
+type errEnvelope struct {
+	Success bool                  `json:"success"`
+	Error   string                `json:"error"`
+	Fields  []workflow.FieldError `json:"fields,omitempty"`
+}
+
+// writeJSON writes a success envelope around data.
+func writeJSON(w http.ResponseWriter, status int, data any) {
+	writeBody(w, status, okEnvelope{Success: true, Data: data})
+}
+
+func writeBody(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", MediaTypeV1)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// Error is an error with the status code and the message a client sees.
+type Error struct {
+	Status  int
+	Message string
+	// Header is added to the answer (Retry-After, Allow, …).
+	Header http.Header
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// errorf builds an *Error.
+func errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// writeError maps err to a status and writes the error envelope. Errors
+// it does not know are logged with the request id and shown to the client
+// as a bare "internal error" with that id.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := classify(r.Context(), err)
+	var e *Error
+	if errors.As(err, &e) {
+		for k, vs := range e.Header {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+	}
+	if status >= 500 {
+		logger(r.Context()).Error("request failed", "status", status, "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeBody(w, status, body)
+}
+
+func classify(ctx context.Context, err error) (int, errEnvelope) {
+	var (
+		e     *Error
+		valid *workflow.ValidationError
+	)
+	body := errEnvelope{Error: err.Error()}
+	switch {
+	case errors.As(err, &e):
+		return e.Status, errEnvelope{Error: e.Message}
+	case errors.As(err, &valid):
+		body.Fields = valid.Fields
+		return http.StatusUnprocessableEntity, body
+	case errors.Is(err, events.ErrNotFound):
+		return http.StatusNotFound, body
+	case errors.Is(err, workflow.ErrFinished), errors.Is(err, events.ErrConflict):
+		return http.StatusConflict, body
+	case errors.Is(err, events.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, body
+	case errors.Is(err, events.ErrStorageFull):
+		return http.StatusInsufficientStorage, errEnvelope{Error: "the event store is out of storage; nothing was recorded"}
+	case errors.Is(err, projections.ErrBehind):
+		return http.StatusServiceUnavailable, errEnvelope{Error: "the view is still catching up with the event stream; retry shortly"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, errEnvelope{Error: "the event store did not answer in time; retry shortly"}
+	}
+	return http.StatusInternalServerError, errEnvelope{Error: "internal error (request id " + RequestID(ctx) + ")"}
+}
+
+type loggerKey struct{}
+
+func logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}

@@ -1,0 +1,176 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+type requestIDKey struct{}
+
+// validRequestID bounds what a client may pass as X-Request-Id: it ends up
+// in logs.
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// RequestID echoes a well-formed X-Request-Id or makes one, puts it on the
+// answer and in the context, and gives the context a logger carrying it.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func requestIDMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get("X-Request-Id")
+			if !validRequestID.MatchString(id) {
+				var b [12]byte
+				_, _ = rand.Read(b[:])
+				id = hex.EncodeToString(b[:])
+			}
+			w.Header().Set("X-Request-Id", id)
+			ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+			ctx = context.WithValue(ctx, loggerKey{}, log.With("request_id", id))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// recoverer turns a panic into a logged 500 envelope. http.ErrAbortHandler
+// is re-panicked: it is how a handler aborts a response on purpose.
+func recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			rec := recover()
+			if rec == nil {
+				return
+			}
+			if rec == http.ErrAbortHandler {
+				panic(rec)
+			}
+			logger(r.Context()).Error("panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
+			writeBody(w, http.StatusInternalServerError, errEnvelope{Error: "internal error (request id " + RequestID(r.Context()) + ")"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs one line per request. The query is logged with secrets
+// redacted: a WebSocket token travels in ?token=.
+func accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		logger(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("query", RedactQuery(r.URL.RawQuery)),
+			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
+			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+	})
+}
+
+// secretParams are query parameters never logged.
+var secretParams = []string{"token", "access_token", "secret", "password"}
+
+// RedactQuery replaces the values of secret query parameters.
+func RedactQuery(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "[unparsable query]"
+	}
+	for _, k := range secretParams {
+		if _, ok := q[k]; ok {
+			q.Set(k, "REDACTED")
+		}
+	}
+	return q.Encode()
+}
+
+// versioned checks Accept: v1 of our vendor type, application/json, */*
+// or nothing are served; a request that accepts only another version gets
+// 406.
+func versioned(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := acceptsV1(r.Header.Values("Accept")); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func acceptsV1(values []string) error {
+	var asked []string
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			mt, params, err := mime.ParseMediaType(part)
+			if err != nil {
+				continue
+			}
+			if params["q"] == "0" {
+				continue
+			}
+			switch mt {
+			case "*/*", "application/*", "application/json", MediaTypeV1:
+				return nil
+			}
+			asked = append(asked, mt)
+		}
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	return errorf(http.StatusNotAcceptable, "cannot answer in %s: this server speaks %s (or application/json)", strings.Join(asked, ", "), MediaTypeV1)
+}
+
+// limitBody refuses a declared body over MaxBodyBytes before reading it;
+// decodeJSON bounds undeclared ones.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			writeError(w, r, errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// notFound and methodNotAllowed answer in the envelope; the 405 names the
+// methods the path does take.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, errorf(http.StatusNotFound, "no route for %s %s", r.Method, r.URL.Path))
+}
+
+func methodNotAllowed(routes chi.Routes) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
+				allowed = append(allowed, m)
+			}
+		}
+		e := errorf(http.StatusMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))
+		e.Header = http.Header{"Allow": {strings.Join(allowed, ", ")}}
+		writeError(w, r, e)
+	}
+}

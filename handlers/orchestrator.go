@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"provisioning/events"
+	"provisioning/projections"
+)
+
+// Consistency lets a handler wait for the views to include a write.
+// *projections.Runner satisfies it.
+type Consistency interface {
+	WaitFor(ctx context.Context, seq uint64) error
+	WaitForLatest(ctx context.Context) error
+	WaitUntil(ctx context.Context, cond func() bool) error
+}
+
+// Orchestrator is the API on :9090. Fill the fields, then call Handler.
+type Orchestrator struct {
+	Store *events.Store
+	Tasks *projections.Tasks
+	View  Consistency
+	// CLI is shown as the start of a task's command.
+	CLI string
+	// TaskTimeout is recorded in new tasks.
+	TaskTimeout time.Duration
+	// ReadWait bounds how long a read waits for the view to catch up.
+	ReadWait time.Duration
+	// CancelWait bounds how long a cancel waits for the task to stop.
+	CancelWait time.Duration
+	Log        *slog.Logger
+	Registry   *prometheus.Registry
+}
+
+// Handler returns the API's router: every route of the orchestrator is in
+// this one function.
+func (o *Orchestrator) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(requestIDMiddleware(o.Log), recoverer, accessLog, newHTTPMetrics(o.Registry, "orchestrator").middleware)
+	r.NotFound(notFound)
+	r.MethodNotAllowed(methodNotAllowed(r))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	r.Group(func(r chi.Router) {
+		r.Use(versioned, limitBody)
+		r.Get("/health", o.health)
+		r.Get("/tasks", o.listTasks)
+		r.Get("/tasks/{id}", o.getTask)
+		r.Post("/tasks/{id}/cancel", o.cancelTask)
+		r.Post("/workflows/servers/create", submit[serversRequest](o))
+		r.Post("/workflows/taskserv/create", submit[taskservRequest](o))
+		r.Post("/workflows/cluster/create", submit[clusterRequest](o))
+	})
+	return r
+}
+
+func (o *Orchestrator) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, "Orchestrator is healthy")
+}
+
+// fresh waits until the views hold everything stored before the request.
+func (o *Orchestrator) fresh(r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), o.readWait())
+	defer cancel()
+	return o.View.WaitForLatest(ctx)
+}
+
+func (o *Orchestrator) readWait() time.Duration {
+	if o.ReadWait > 0 {
+		return o.ReadWait
+	}
+	return 5 * time.Second
+}

@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Page bounds of every list.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// page is a parsed limit and offset.
+type page struct {
+	Limit, Offset int
+}
+
+// parsePage reads limit (1..MaxLimit, default DefaultLimit) and offset
+// (>= 0, default 0); anything else is 400.
+func parsePage(r *http.Request) (page, error) {
+	p := page{Limit: DefaultLimit}
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" || q.Has("limit") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return p, errorf(http.StatusBadRequest, "limit must be an integer from 1 to %d, not %q", MaxLimit, v)
+		}
+		p.Limit = n
+	}
+	if v := q.Get("offset"); v != "" || q.Has("offset") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, errorf(http.StatusBadRequest, "offset must be an integer >= 0, not %q", v)
+		}
+		p.Offset = n
+	}
+	return p, nil
+}
+
+// writePage writes one page of a list with X-Total-Count, X-Limit,
+// X-Offset and a Link header whose next and prev keep the request's own
+// path and other parameters.
+func writePage[T any](w http.ResponseWriter, r *http.Request, p page, total int, items []T) {
+	h := w.Header()
+	h.Set("X-Total-Count", strconv.Itoa(total))
+	h.Set("X-Limit", strconv.Itoa(p.Limit))
+	h.Set("X-Offset", strconv.Itoa(p.Offset))
+	var links []string
+	if p.Offset+p.Limit < total {
+		links = append(links, link(r, p.Offset+p.Limit, p.Limit, "next"))
+	}
+	if p.Offset > 0 {
+		links = append(links, link(r, max(0, p.Offset-p.Limit), p.Limit, "prev"))
+	}
+	if len(links) > 0 {
+		h.Set("Link", strings.Join(links, ", "))
+	}
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, items)
+}
+
+func link(r *http.Request, offset, limit int, rel string) string {
+	q := r.URL.Query()
+	q.Set("offset", strconv.Itoa(offset))
+	q.Set("limit", strconv.Itoa(limit))
+	u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+	return fmt.Sprintf("<%s>; rel=%q", u.String(), rel)
+}

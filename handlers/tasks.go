@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"provisioning/events"
+	"provisioning/projections"
+	"provisioning/workflow"
+)
+
+// taskStatuses are the values GET /tasks?status= accepts.
+var taskStatuses = []string{events.StatusPending, events.StatusRunning, events.StatusCompleted, events.StatusFailed, events.StatusCancelled}
+
+func (o *Orchestrator) listTasks(w http.ResponseWriter, r *http.Request) {
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	f := projections.TaskFilter{Status: r.URL.Query().Get("status"), BatchID: r.URL.Query().Get("batch_id")}
+	if f.Status != "" && !oneOf(f.Status, taskStatuses) {
+		writeError(w, r, errorf(http.StatusBadRequest, "status must be one of Pending, Running, Completed, Failed, Cancelled, not %q", f.Status))
+		return
+	}
+	if err := o.fresh(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	tasks, total := o.Tasks.List(f, p.Offset, p.Limit)
+	writePage(w, r, p, total, tasks)
+}
+
+func oneOf(v string, set []string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Orchestrator) getTask(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := o.fresh(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	task, ok := o.Tasks.Get(id)
+	if !ok {
+		writeError(w, r, errorf(http.StatusNotFound, "task %s not found", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, task)
+}
+
+// cancelTask cancels a pending task at once, or asks the executor of a
+// running one to kill it, then waits (bounded) until the task has stopped.
+func (o *Orchestrator) cancelTask(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !events.ValidID(id) {
+		writeError(w, r, errorf(http.StatusNotFound, "task %s not found", id))
+		return
+	}
+	if err := o.requestCancel(r, id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), o.cancelWait())
+	defer cancel()
+	stopped := func() bool { t, ok := o.Tasks.Get(id); return ok && t.Terminal() }
+	if err := o.View.WaitUntil(ctx, stopped); err != nil {
+		writeJSON(w, http.StatusAccepted, "Task cancellation requested; the task is still stopping")
+		return
+	}
+	task, _ := o.Tasks.Get(id)
+	if task.Status != events.StatusCancelled {
+		writeError(w, r, errorf(http.StatusConflict, "task %s finished as %s before it could be cancelled", id, task.Status))
+		return
+	}
+	writeJSON(w, http.StatusOK, "Task cancelled")
+}
+
+func (o *Orchestrator) requestCancel(r *http.Request, id string) error {
+	for range 5 {
+		last, err := o.Store.Last(r.Context(), events.AggTask, id)
+		if errors.Is(err, events.ErrNotFound) {
+			return errorf(http.StatusNotFound, "task %s not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		head, err := workflow.HeadOf(last)
+		if err != nil {
+			return err
+		}
+		e, err := workflow.CancelEvent(id, head, "cancelled by "+actor(r))
+		if err != nil || e == nil {
+			return err
+		}
+		stamp(r, e)
+		_, err = o.Store.Append(r.Context(), *e, events.ExpectLast(head.Seq))
+		if !errors.Is(err, events.ErrConflict) {
+			return err
+		}
+	}
+	return errorf(http.StatusConflict, "task %s kept changing; retry", id)
+}
+
+func (o *Orchestrator) cancelWait() time.Duration {
+	if o.CancelWait > 0 {
+		return o.CancelWait
+	}
+	return 15 * time.Second
+}

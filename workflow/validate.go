@@ -1,0 +1,92 @@
+package workflow
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// FieldError names a field of a request and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists everything wrong with a request. Handlers answer
+// it with 422.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "validation failed: " + strings.Join(parts, "; ")
+}
+
+// Add records a problem with field.
+func (e *ValidationError) Add(field, format string, args ...any) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns e when it holds a problem, nil otherwise.
+func (e *ValidationError) Err() error {
+	if len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}
+
+var (
+	// A name becomes one CLI argument: it must not look like a flag, nor
+	// hold spaces or control characters.
+	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	// A settings path may hold slashes, but not start with a dash.
+	pathPattern = regexp.MustCompile(`^[A-Za-z0-9_./][A-Za-z0-9_./-]*$`)
+)
+
+// Limits on the strings of a request.
+const (
+	MaxNameLen = 63
+	MaxPathLen = 255
+)
+
+// CheckName validates a required or optional name-like field.
+func (e *ValidationError) CheckName(field, v string, required bool) {
+	switch {
+	case v == "" && required:
+		e.Add(field, "is required")
+	case v == "":
+	case len(v) > MaxNameLen:
+		e.Add(field, "is longer than %d characters", MaxNameLen)
+	case !namePattern.MatchString(v):
+		e.Add(field, "must start with a letter or digit and hold only letters, digits, '.', '_' and '-'")
+	}
+}
+
+// CheckPath validates an optional path-like field.
+func (e *ValidationError) CheckPath(field, v string) {
+	switch {
+	case v == "":
+	case len(v) > MaxPathLen:
+		e.Add(field, "is longer than %d characters", MaxPathLen)
+	case !pathPattern.MatchString(v):
+		e.Add(field, "must be a path of letters, digits, '.', '_', '-' and '/', not starting with '-'")
+	}
+}
+
+// CheckOneOf validates an enumerated field.
+func (e *ValidationError) CheckOneOf(field, v string, allowed ...string) {
+	if v == "" {
+		e.Add(field, "is required (one of %s)", strings.Join(allowed, ", "))
+		return
+	}
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	e.Add(field, "must be one of %s", strings.Join(allowed, ", "))
+}
