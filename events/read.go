@@ -57,6 +57,9 @@ func (s *Store) read(ctx context.Context, st Stream, pos Position, stopAtEnd boo
 	if stopAtEnd {
 		last, err := s.LastSeq(ctx, st)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		if last == 0 || (pos.From > last) {
@@ -66,11 +69,17 @@ func (s *Store) read(ctx context.Context, st Stream, pos Position, stopAtEnd boo
 	}
 	cons, err := s.js.OrderedConsumer(ctx, st.Name, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("read %s: %w", st.Name, err)
 	}
 	if stopAtEnd {
 		info, err := cons.Info(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("read %s: %w", st.Name, err)
 		}
 		if info.NumPending == 0 {

@@ -87,9 +87,12 @@ func (r *Runner) Ready() <-chan struct{} { return r.ready }
 // ctx ends. It writes a last snapshot before returning.
 func (r *Runner) Run(ctx context.Context) error {
 	start := r.restore(ctx)
-	r.seq.Store(start)
+	r.advance(start)
 	target, err := r.store.LastSeq(ctx, r.stream)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("projections %s: %w", r.stream.Name, err)
 	}
 	var readyOnce sync.Once
@@ -106,15 +109,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		sinceSnap++
 		if sinceSnap >= r.SnapshotEvery || time.Since(lastSnap) >= r.SnapshotInterval {
-			r.snapshot(ctx)
-			sinceSnap, lastSnap = 0, time.Now()
+			if r.snapshot(ctx) {
+				sinceSnap, lastSnap = 0, time.Now()
+			}
 		}
 		return nil
 	})
 	if sinceSnap > 0 {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		r.snapshot(sctx)
-		cancel()
+		r.snapshot(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("projections %s: %w", r.stream.Name, err)
@@ -138,16 +140,21 @@ func (r *Runner) apply(env events.Envelope, perr error) {
 			r.applied[i] = env.Seq
 		}
 	}
-	r.seq.Store(env.Seq)
-	r.mu.Lock()
-	close(r.changed)
-	r.changed = make(chan struct{})
-	r.mu.Unlock()
+	r.advance(env.Seq)
 	if perr == nil {
 		for _, h := range r.hooks {
 			h(env)
 		}
 	}
+}
+
+// advance publishes a new position and wakes every waiter.
+func (r *Runner) advance(seq uint64) {
+	r.seq.Store(seq)
+	r.mu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
 }
 
 // WaitFor blocks until the runner has applied seq, ctx ends (ErrBehind)
@@ -208,15 +215,22 @@ func (r *Runner) restore(ctx context.Context) uint64 {
 	return start
 }
 
-func (r *Runner) snapshot(ctx context.Context) {
+// snapshot saves every projection and reports whether all were saved. It
+// does not stop when ctx ends: the last snapshot is taken on the way out.
+func (r *Runner) snapshot(ctx context.Context) bool {
 	if r.snaps == nil {
-		return
+		return true
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	ok := true
 	for i, p := range r.projections {
 		if err := r.snaps.Save(ctx, p, r.applied[i]); err != nil {
 			r.log.Warn("snapshot failed", "projection", p.Name(), "err", err)
+			ok = false
 		}
 	}
+	return ok
 }
 
 // ObjectStoreName is the object store holding snapshots.

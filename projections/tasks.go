@@ -167,7 +167,9 @@ func (t *Tasks) Counts() map[string]int {
 	defer t.mu.RUnlock()
 	out := make(map[string]int, len(t.byStatus))
 	for k, v := range t.byStatus {
-		out[k] = v
+		if v != 0 {
+			out[k] = v
+		}
 	}
 	return out
 }
@@ -217,6 +219,14 @@ func (t *Tasks) Restore(data []byte) error {
 	t.byStatus = map[string]int{}
 	t.order = s.Tasks
 	for _, task := range s.Tasks {
+		// gob does not tell an empty slice from a missing one; the view
+		// shows [] for both.
+		if task.Args == nil {
+			task.Args = []string{}
+		}
+		if task.Dependencies == nil {
+			task.Dependencies = []string{}
+		}
 		t.byID[task.ID] = task
 		t.byStatus[task.Status]++
 	}

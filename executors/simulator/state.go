@@ -181,3 +181,27 @@ func ReadJournal(statePath string) ([]JournalEntry, error) {
 	}
 	return out, sc.Err()
 }
+
+// Overlaps lists the tasks of which two runs held the run lock at once:
+// the journal's "overlap" entries, written by a run that found the lock of
+// its task taken by a live process.
+func Overlaps(entries []JournalEntry) []string {
+	var out []string
+	for _, e := range entries {
+		if e.Event == "overlap" {
+			out = append(out, e.TaskID)
+		}
+	}
+	return out
+}
+
+// Runs counts the started runs of each task.
+func Runs(entries []JournalEntry) map[string]int {
+	out := map[string]int{}
+	for _, e := range entries {
+		if e.Event == "start" {
+			out[e.TaskID]++
+		}
+	}
+	return out
+}
