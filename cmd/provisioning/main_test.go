@@ -53,7 +53,7 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 	_ = p.Cmd.Wait()
 	for _, pid := range running {
 		pid := pid
-		eventstest.Eventually(t, 5*time.Second, func() bool { return syscall.Kill(pid, 0) == syscall.ESRCH },
+		eventstest.Eventually(t, 5*time.Second, func() bool { return !apptest.ProcessAlive(pid) },
 			"job process %d outlived the killed executor", pid)
 	}
 
