@@ -26,3 +26,8 @@ fmt:
 
 clean:
 	rm -rf bin
+
+## bench: every figure beside its baseline, measured in one run; the table
+## is written to bench/results/.
+bench: build
+	$(GO) run ./bench/cmd/provbench -bin $(BIN)

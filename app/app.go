@@ -75,8 +75,8 @@ func DefaultConfig() Config {
 		KillGrace:        5 * time.Second,
 		ShutdownGrace:    30 * time.Second,
 		SimSpeed:         1,
-		SnapshotEvery:    10000,
-		SnapshotInterval: 30 * time.Second,
+		SnapshotEvery:    1_000_000,
+		SnapshotInterval: time.Minute,
 	}
 }
 
@@ -154,7 +154,12 @@ func (in *Instance) start(ctx context.Context) error {
 	jobs, stopJobs := context.WithCancel(bg)
 	in.stopJob = stopJobs
 	in.execDone = make(chan struct{})
-	in.goRun("executors", func() error { defer close(in.execDone); return in.pool.Run(jobs) })
+	if in.cfg.Workers > 0 {
+		in.goRun("executors", func() error { defer close(in.execDone); return in.pool.Run(jobs) })
+	} else {
+		// An API-only instance: other instances run the jobs.
+		close(in.execDone)
+	}
 	return in.serve()
 }
 

@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -147,10 +146,7 @@ func (s *Store) prepare(e *Envelope, opts []AppendOption) (*nats.Msg, appendOpti
 	if e.SchemaVersion == 0 {
 		e.SchemaVersion = SchemaVersion
 	}
-	body, err := json.Marshal(e)
-	if err != nil {
-		return nil, o, fmt.Errorf("encode %s %s: %w", e.Type, e.ID, err)
-	}
+	body := e.appendJSON(make([]byte, 0, 256+len(e.Data)))
 	if max := s.nc.MaxPayload(); max > 0 && int64(len(body))+512 > max {
 		return nil, o, fmt.Errorf("%w: %s %s is %d bytes, the server takes %d", ErrTooLarge, e.Type, e.AggregateID, len(body), max)
 	}

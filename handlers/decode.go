@@ -89,54 +89,61 @@ func jsonKind(goKind string) string {
 }
 
 // checkDuplicates refuses an object that names a field twice: JSON leaves
-// it undefined which one counts, and we will not guess.
+// it undefined which one counts, and we will not guess. It is one pass
+// over the bytes without allocating per token; syntax errors are left to
+// the decoder.
 func checkDuplicates(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
 	type frame struct {
-		object bool
-		keys   map[string]bool
-		key    bool // the next string token is a key
-		path   string
+		object    bool
+		expectKey bool
+		keys      []string
 	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return nil // the real decode reports syntax errors
-		}
-		top := (*frame)(nil)
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				stack = append(stack, &frame{object: t == '{', keys: map[string]bool{}, key: t == '{'})
-			default:
+	var stack []frame
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{', '[':
+			stack = append(stack, frame{object: c == '{', expectKey: c == '{'})
+		case '}', ']':
+			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
-				if len(stack) > 0 && stack[len(stack)-1].object {
-					stack[len(stack)-1].key = true
-				}
 			}
-			continue
-		case string:
-			if top != nil && top.object && top.key {
-				if top.keys[t] {
-					v := &workflow.ValidationError{}
-					v.Add(t, "is given more than once")
-					return v
-				}
-				top.keys[t] = true
-				top.key = false
-				continue
+		case ',':
+			if n := len(stack); n > 0 && stack[n-1].object {
+				stack[n-1].expectKey = true
 			}
-		}
-		if top != nil && top.object {
-			top.key = true
+		case '"':
+			end := stringEnd(body, i)
+			if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expectKey {
+				key := string(body[i+1 : max(i+1, end-1)])
+				if bytes.IndexByte(body[i:end], '\\') >= 0 {
+					_ = json.Unmarshal(body[i:end], &key)
+				}
+				top := &stack[n-1]
+				for _, k := range top.keys {
+					if k == key {
+						v := &workflow.ValidationError{}
+						v.Add(key, "is given more than once")
+						return v
+					}
+				}
+				top.keys = append(top.keys, key)
+				top.expectKey = false
+			}
+			i = end - 1
 		}
 	}
+	return nil
+}
+
+// stringEnd returns the index just past the JSON string starting at i.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
 }

@@ -45,6 +45,9 @@ type Runner struct {
 
 	// SnapshotEvery and SnapshotInterval: a snapshot is written after this
 	// many events, or this long after the last one when events arrived.
+	// Encoding a snapshot costs time proportional to the view, so the
+	// defaults (a million events, a minute) keep it rare under load; a
+	// restart replays at most what arrived since.
 	SnapshotEvery    int
 	SnapshotInterval time.Duration
 
@@ -62,7 +65,7 @@ type Runner struct {
 func NewRunner(store *events.Store, stream events.Stream, snaps *Snapshots, log *slog.Logger, projections ...Projection) *Runner {
 	return &Runner{
 		store: store, stream: stream, projections: projections, snaps: snaps, log: log,
-		SnapshotEvery: 10000, SnapshotInterval: 30 * time.Second,
+		SnapshotEvery: 1_000_000, SnapshotInterval: time.Minute,
 		applied: make([]uint64, len(projections)),
 		changed: make(chan struct{}), ready: make(chan struct{}),
 	}

@@ -29,7 +29,7 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.StringVar(&cfg.OrchestratorAddr, "orchestrator-addr", cfg.OrchestratorAddr, "orchestrator API address")
 	fs.StringVar(&cfg.ControlAddr, "control-addr", cfg.ControlAddr, "control center API address")
 	fs.StringVar(cli, "provisioning-cli", strings.Join(cfg.CLI, " "), "the provisioning CLI executors run (words split on spaces)")
-	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "jobs this instance runs at once")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "jobs this instance runs at once (0: run no jobs here, only the APIs)")
 	fs.DurationVar(&cfg.JobAckWait, "job-ack-wait", cfg.JobAckWait, "a job without heartbeat for this long goes to another executor")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", cfg.MaxAttempts, "deliveries of one job before its task is failed")
 	fs.DurationVar(&cfg.TaskTimeout, "task-timeout", cfg.TaskTimeout, "a task running longer is killed and failed")

@@ -1,0 +1,134 @@
+// Command provbench runs the benchmarks of `make bench` and prints one
+// table: each figure beside the baseline measured in the same run. It also
+// writes the table to bench/results/results.{json,md}.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"provisioning/bench"
+	"provisioning/events"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "natsidle" {
+		os.Exit(natsIdle())
+	}
+	os.Exit(run())
+}
+
+func run() int {
+	var (
+		bin      = flag.String("bin", "bin/provisioning", "the provisioning binary")
+		duration = flag.Duration("duration", 4*time.Second, "length of each load phase")
+		clients  = flag.Int("clients", 64, "concurrent keep-alive clients")
+		syncs    = flag.String("sync", "always,1s", "sync modes to measure, comma-separated")
+		out      = flag.String("out", "bench/results", "directory for results.json and results.md")
+		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	exe, err := filepath.Abs(*bin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rep := bench.NewReport()
+	fmt.Printf("provbench on %s\n", rep.Machine)
+	fail := func(section string, err error) int {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", section, err)
+		return 1
+	}
+	for _, mode := range strings.Split(*syncs, ",") {
+		opts := bench.CoreOptions{Sync: mode, Clients: *clients, Duration: *duration, CLI: []string{exe, "simulate"}, Log: log}
+		if want("core") {
+			fmt.Printf("core, sync %s:\n", mode)
+			rows, err := bench.Core(ctx, opts)
+			if err != nil {
+				return fail("core", err)
+			}
+			rep.Add(os.Stdout, rows...)
+			rows, err = bench.SubmitToRunning(ctx, opts, 200)
+			if err != nil {
+				return fail("submit-to-running", err)
+			}
+			rep.Add(os.Stdout, rows...)
+		}
+	}
+	if want("memory") {
+		fmt.Println("memory:")
+		rows, err := memory(ctx, exe)
+		if err != nil {
+			return fail("memory", err)
+		}
+		rep.Add(os.Stdout, rows...)
+	}
+	fmt.Println()
+	rep.Print(os.Stdout)
+	if err := rep.Write(*out); err != nil {
+		return fail("write results", err)
+	}
+	fmt.Printf("\nwritten to %s/results.json and results.md\n", *out)
+	return 0
+}
+
+// memory compares the idle resident memory of `provisioning serve` with a
+// bare embedded NATS server with JetStream (this program's natsidle mode).
+func memory(ctx context.Context, exe string) ([]bench.Row, error) {
+	dir, err := os.MkdirTemp("", "provbench-idle-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	natsRSS, err := bench.IdleRSS(ctx, []string{self, "natsidle", filepath.Join(dir, "nats-only")}, "nats ready", 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	serveRSS, err := bench.IdleRSS(ctx, []string{exe, "serve", "--data-dir", filepath.Join(dir, "serve"), "--nats-listen", "",
+		"--orchestrator-addr", "127.0.0.1:0", "--control-addr", "127.0.0.1:0"}, "orchestrator listening", 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return []bench.Row{{Section: "core", Setup: "1 node", Name: "resident memory when idle", Unit: "MB", Value: serveRSS,
+		Baseline: natsRSS, BaselineName: "embedded NATS + JetStream alone", Target: "< 60 MB", Met: bench.Met(serveRSS < 60)}}, nil
+}
+
+func natsIdle() int {
+	if len(os.Args) < 3 {
+		return 2
+	}
+	srv, err := events.StartServer(events.ServerConfig{DataDir: os.Args[2], Sync: "always"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	nc, err := events.DialInProcess(srv, "idle")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer nc.Close()
+	fmt.Fprintln(os.Stderr, "nats ready")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	srv.Shutdown()
+	return 0
+}

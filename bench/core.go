@@ -1,0 +1,317 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"provisioning/app"
+	"provisioning/events"
+)
+
+// CoreOptions tunes the core figures.
+type CoreOptions struct {
+	Sync     string        // "always" or an interval
+	Clients  int           // concurrent keep-alive clients (64)
+	Duration time.Duration // per load phase
+	CLI      []string      // the provisioning CLI (binary + "simulate")
+	Log      *slog.Logger
+}
+
+const serversBody = `{"infra": "production", "settings": "config.ncl", "check_mode": false, "wait": true}`
+
+func instance(ctx context.Context, opts CoreOptions, workers int) (*app.Instance, string, func(), error) {
+	dir, err := os.MkdirTemp("", "provbench-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cfg := app.DefaultConfig()
+	cfg.DataDir, cfg.NATSListen, cfg.Sync = dir, "", opts.Sync
+	cfg.OrchestratorAddr, cfg.ControlAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Workers, cfg.SimSpeed = workers, 0
+	if len(opts.CLI) > 0 {
+		cfg.CLI = opts.CLI
+	}
+	in, err := app.Start(ctx, cfg, opts.Log)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	return in, dir, func() { in.Close(context.Background()); os.RemoveAll(dir) }, nil
+}
+
+// Core measures the submission path against its baselines, for one sync
+// mode: raw JetStream publishes, a chi handler that decodes the body and
+// publishes once, and the real POST /workflows/servers/create; peak rates
+// with Clients keep-alive clients and latencies at half of each peak.
+func Core(ctx context.Context, opts CoreOptions) ([]Row, error) {
+	in, _, stop, err := instance(ctx, opts, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	setup := "1 node, sync " + opts.Sync
+	js := in.Store().JetStream()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage}); err != nil {
+		return nil, fmt.Errorf("bench stream: %w", err)
+	}
+
+	raw := publishLoop(ctx, js, opts.Clients, opts.Duration)
+
+	baseURL, closeBase, err := baselineServer(js)
+	if err != nil {
+		return nil, err
+	}
+	defer closeBase()
+	post := func(url string) Request {
+		return func(ctx context.Context, c *http.Client) bool {
+			res, err := c.Post(url, "application/json", strings.NewReader(serversBody))
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		}
+	}
+	basePeak := ClosedLoop(ctx, opts.Clients, opts.Duration, post(baseURL))
+	realURL := in.OrchestratorURL() + "/workflows/servers/create"
+	realPeak := ClosedLoop(ctx, opts.Clients, opts.Duration, post(realURL))
+	baseHalf := OpenLoop(ctx, opts.Clients, basePeak.Rate()/2, opts.Duration, post(baseURL))
+	realHalf := OpenLoop(ctx, opts.Clients, realPeak.Rate()/2, opts.Duration, post(realURL))
+	if realPeak.Errors+realHalf.Errors > 0 {
+		return nil, fmt.Errorf("the endpoint failed %d requests under load", realPeak.Errors+realHalf.Errors)
+	}
+	p99 := realHalf.Latencies.Percentile(99)
+	return []Row{
+		{Section: "core", Setup: setup, Name: "raw JetStream sync publishes", Unit: "msg/s", Value: raw.Rate()},
+		{Section: "core", Setup: setup, Name: fmt.Sprintf("POST /workflows/servers/create, %d clients", opts.Clients), Unit: "req/s",
+			Value: realPeak.Rate(), Baseline: basePeak.Rate(), BaselineName: "chi + decode + 1 publish", Target: ">= 0.7x",
+			Met: Met(realPeak.Rate() >= 0.7*basePeak.Rate())},
+		{Section: "core", Setup: setup, Name: "POST p50 at peak", Unit: "ms", Value: ms(realPeak.Latencies.Percentile(50)),
+			Baseline: ms(basePeak.Latencies.Percentile(50)), BaselineName: "chi + 1 publish"},
+		{Section: "core", Setup: setup, Name: "POST p99 at peak", Unit: "ms", Value: ms(realPeak.Latencies.Percentile(99)),
+			Baseline: ms(basePeak.Latencies.Percentile(99)), BaselineName: "chi + 1 publish"},
+		{Section: "core", Setup: setup, Name: "POST p50 at half of peak", Unit: "ms", Value: ms(realHalf.Latencies.Percentile(50)),
+			Baseline: ms(baseHalf.Latencies.Percentile(50)), BaselineName: "chi + 1 publish at half its peak"},
+		{Section: "core", Setup: setup, Name: "POST p99 at half of peak", Unit: "ms", Value: ms(p99),
+			Baseline: ms(baseHalf.Latencies.Percentile(99)), BaselineName: "chi + 1 publish at half its peak",
+			Target: "< 10 ms", Met: Met(p99 < 10*time.Millisecond)},
+	}, nil
+}
+
+// publishLoop is the raw baseline: clients goroutines publishing
+// synchronously to a stream on the same server.
+func publishLoop(ctx context.Context, js jetstream.JetStream, clients int, d time.Duration) Load {
+	var n atomic.Int64
+	body := []byte(serversBody)
+	return ClosedLoop(ctx, clients, d, func(ctx context.Context, _ *http.Client) bool {
+		_, err := js.Publish(ctx, "bench.raw."+strconv.FormatInt(n.Add(1), 10), body)
+		return err == nil
+	})
+}
+
+// baselineServer is the comparison stack: chi, the same http.Server
+// settings, a handler that decodes the body and publishes it once.
+func baselineServer(js jetstream.JetStream) (string, func(), error) {
+	r := chi.NewRouter()
+	var n atomic.Int64
+	r.Post("/baseline", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Infra     string `json:"infra"`
+			Settings  string `json:"settings"`
+			CheckMode bool   `json:"check_mode"`
+			Wait      bool   `json:"wait"`
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err == nil {
+			err = json.Unmarshal(body, &req)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		id := events.NewID()
+		if _, err := js.Publish(r.Context(), "bench.base."+strconv.FormatInt(n.Add(1), 10), body); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"success":true,"data":%q}`, id)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/baseline", func() { srv.Close() }, nil
+}
+
+// SubmitToRunning measures, with idle executors and the simulator at zero
+// duration, the time from sending POST /workflows/servers/create to the
+// task's Running event, one task at a time; the baseline is one
+// synchronous JetStream publish on the same server.
+func SubmitToRunning(ctx context.Context, opts CoreOptions, n int) ([]Row, error) {
+	in, _, stop, err := instance(ctx, opts, 8)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	setup := "1 node, sync " + opts.Sync
+	running := make(chan string, 16)
+	completed := make(chan string, 16)
+	sub, err := in.Store().Conn().Subscribe(events.TypeSubject(events.TaskStatusChanged), func(m *nats.Msg) {
+		env, err := events.Parse(m.Data, 0)
+		if err != nil {
+			return
+		}
+		var d events.TaskStatusChangedData
+		if env.Decode(&d) != nil {
+			return
+		}
+		switch d.Status {
+		case events.StatusRunning:
+			running <- d.TaskID
+		case events.StatusCompleted, events.StatusFailed:
+			completed <- d.TaskID
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	hc := NewClient(1)
+	url := in.OrchestratorURL() + "/workflows/servers/create"
+	var lat Latencies
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		res, err := hc.Post(url, "application/json", strings.NewReader(serversBody))
+		if err != nil {
+			return nil, err
+		}
+		var env struct{ Data string }
+		json.NewDecoder(res.Body).Decode(&env)
+		res.Body.Close()
+		if err := waitFor(ctx, running, env.Data); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+		if err := waitFor(ctx, completed, env.Data); err != nil {
+			return nil, err
+		}
+	}
+	var pub Latencies
+	js := in.Store().JetStream()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage}); err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if _, err := js.Publish(ctx, "bench.lat", []byte(serversBody)); err != nil {
+			return nil, err
+		}
+		pub = append(pub, time.Since(t0))
+	}
+	p99 := lat.Percentile(99)
+	return []Row{
+		{Section: "core", Setup: setup, Name: "submit to Running p50 (idle executors)", Unit: "ms", Value: ms(lat.Percentile(50)),
+			Baseline: ms(pub.Percentile(50)), BaselineName: "1 sync publish"},
+		{Section: "core", Setup: setup, Name: "submit to Running p99 (idle executors)", Unit: "ms", Value: ms(p99),
+			Baseline: ms(pub.Percentile(99)), BaselineName: "1 sync publish", Target: "< 5 ms", Met: Met(p99 < 5*time.Millisecond)},
+	}, nil
+}
+
+func waitFor(ctx context.Context, ch <-chan string, id string) error {
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case got := <-ch:
+			if got == id {
+				return nil
+			}
+		case <-timeout:
+			return fmt.Errorf("task %s: no event within 30s", id)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// IdleRSS starts a binary, waits until it logs that it listens and has
+// been idle for settle, and reads its resident memory in MB.
+func IdleRSS(ctx context.Context, argv []string, readyLine string, settle time.Duration) (float64, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			if !signalled && bytes.Contains(sc.Bytes(), []byte(readyLine)) {
+				signalled = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(60 * time.Second):
+		return 0, fmt.Errorf("%s never logged %q", argv[0], readyLine)
+	}
+	time.Sleep(settle)
+	return RSS(cmd.Process.Pid)
+}
+
+// RSS reads a process's resident set in MB.
+func RSS(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
+
+// PeakRSS reads a process's peak resident set (VmHWM) in MB.
+func PeakRSS(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM for %d", pid)
+}
