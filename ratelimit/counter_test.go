@@ -1,0 +1,73 @@
+package ratelimit_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-chi/httprate"
+
+	"provisioning/events"
+	"provisioning/events/eventstest"
+	"provisioning/ratelimit"
+)
+
+func limited(t *testing.T, env *eventstest.Env, limit int) http.Handler {
+	t.Helper()
+	conn, err := events.DialInProcess(env.Server, "instance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	st, err := events.NewStore(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := ratelimit.Open(context.Background(), st, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := httprate.NewRateLimiter(limit, time.Minute,
+		httprate.WithKeyFuncs(func(r *http.Request) (string, error) { return r.Header.Get("X-Key"), nil }),
+		httprate.WithLimitCounter(store.Counter("test")))
+	return rl.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+}
+
+func call(h http.Handler, key string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("X-Key", key)
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// Two instances on one NATS share one count.
+func TestLimitHoldsAcrossInstances(t *testing.T) {
+	env := eventstest.Start(t)
+	a, b := limited(t, env, 5), limited(t, env, 5)
+	for i := 0; i < 5; i++ {
+		h := a
+		if i%2 == 1 {
+			h = b
+		}
+		rec := call(h, "alice")
+		if rec.Code != http.StatusOK || rec.Header().Get("X-RateLimit-Remaining") != strconv.Itoa(4-i) {
+			t.Fatalf("request %d: %d remaining %s", i+1, rec.Code, rec.Header().Get("X-RateLimit-Remaining"))
+		}
+	}
+	for _, h := range []http.Handler{a, b} {
+		rec := call(h, "alice")
+		if rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("6th request: %d, want 429", rec.Code)
+		}
+		if rec.Header().Get("X-RateLimit-Remaining") != "0" || rec.Header().Get("Retry-After") == "" || rec.Header().Get("X-RateLimit-Reset") == "" {
+			t.Fatalf("headers %v", rec.Header())
+		}
+	}
+	if rec := call(a, "bob"); rec.Code != http.StatusOK || rec.Header().Get("X-RateLimit-Remaining") != "4" {
+		t.Fatalf("another key is limited too: %d %v", rec.Code, rec.Header())
+	}
+}
