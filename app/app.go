@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -51,6 +52,8 @@ type Config struct {
 	SimFail                       string
 	SnapshotEvery                 int
 	SnapshotInterval              time.Duration
+	// IdempotencyWindow is how long an Idempotency-Key's answer is kept.
+	IdempotencyWindow time.Duration
 }
 
 // DefaultConfig is the configuration of `provisioning serve` without
@@ -61,22 +64,23 @@ func DefaultConfig() Config {
 		exe = "provisioning"
 	}
 	return Config{
-		DataDir:          "./data",
-		NATSListen:       "127.0.0.1:4222",
-		Replicas:         1,
-		Sync:             "always",
-		OrchestratorAddr: ":9090",
-		ControlAddr:      ":9080",
-		CLI:              []string{exe, "simulate"},
-		Workers:          8,
-		JobAckWait:       30 * time.Second,
-		MaxAttempts:      3,
-		TaskTimeout:      time.Hour,
-		KillGrace:        5 * time.Second,
-		ShutdownGrace:    30 * time.Second,
-		SimSpeed:         1,
-		SnapshotEvery:    1_000_000,
-		SnapshotInterval: time.Minute,
+		DataDir:           "./data",
+		NATSListen:        "127.0.0.1:4222",
+		Replicas:          1,
+		Sync:              "always",
+		OrchestratorAddr:  ":9090",
+		ControlAddr:       ":9080",
+		CLI:               []string{exe, "simulate"},
+		Workers:           8,
+		JobAckWait:        30 * time.Second,
+		MaxAttempts:       3,
+		TaskTimeout:       time.Hour,
+		KillGrace:         5 * time.Second,
+		ShutdownGrace:     30 * time.Second,
+		SimSpeed:          1,
+		SnapshotEvery:     1_000_000,
+		SnapshotInterval:  time.Minute,
+		IdempotencyWindow: 24 * time.Hour,
 	}
 }
 
@@ -92,6 +96,8 @@ type Instance struct {
 	view  *projections.Runner
 	tasks *projections.Tasks
 	pool  *executors.Pool
+
+	idempotency *handlers.Idempotency
 
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
@@ -134,6 +140,12 @@ func (in *Instance) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	idem, err := store.KeyValue(setupCtx, jetstream.KeyValueConfig{Bucket: handlers.IdempotencyBucket,
+		Description: "answers of POSTs with an Idempotency-Key", TTL: in.cfg.IdempotencyWindow})
+	if err != nil {
+		return err
+	}
+	in.idempotency = &handlers.Idempotency{KV: idem}
 	in.tasks = projections.NewTasks()
 	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks)
 	if in.cfg.SnapshotEvery > 0 {
@@ -210,7 +222,7 @@ func (in *Instance) childEnv() []string {
 func (in *Instance) serve() error {
 	orch := &handlers.Orchestrator{
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
-		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry,
+		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {

@@ -37,6 +37,8 @@ type Orchestrator struct {
 	CancelWait time.Duration
 	Log        *slog.Logger
 	Registry   *prometheus.Registry
+	// Idempotency replays answers of POSTs with an Idempotency-Key.
+	Idempotency *Idempotency
 }
 
 // Handler returns the API's router: every route of the orchestrator is in
@@ -48,7 +50,7 @@ func (o *Orchestrator) Handler() http.Handler {
 	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	r.Group(func(r chi.Router) {
-		r.Use(versioned, limitBody)
+		r.Use(versioned, limitBody, o.Idempotency.Middleware)
 		r.Get("/health", o.health)
 		r.Get("/tasks", o.listTasks)
 		r.Get("/tasks/{id}", o.getTask)

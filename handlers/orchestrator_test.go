@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -345,5 +346,43 @@ func TestCancelFinishedTaskConflicts(t *testing.T) {
 	}
 	if res := c.Do(t, "POST", "/tasks/nope/cancel", nil); res.Status != 404 {
 		t.Fatalf("cancel unknown: %d %s", res.Status, res.Raw)
+	}
+}
+
+func TestIdempotencyKeyUnderRace(t *testing.T) {
+	t.Parallel()
+	c, _ := start(t)
+	body := `{"infra": "production", "settings": "config.ncl"}`
+	answers := make(chan apptest.Response, 20)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers <- c.Do(t, "POST", "/workflows/servers/create", body, "Idempotency-Key", "race-1")
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	ids := map[string]int{}
+	replayed := 0
+	for a := range answers {
+		if a.Status != 200 {
+			t.Fatalf("answer %d %s", a.Status, a.Raw)
+		}
+		ids[string(a.Data)]++
+		if a.Header.Get("Idempotent-Replayed") == "true" {
+			replayed++
+		}
+	}
+	if len(ids) != 1 || replayed != 19 {
+		t.Fatalf("20 identical requests gave ids %v, %d replayed", ids, replayed)
+	}
+	if n := c.Do(t, "GET", "/tasks", nil).Header.Get("X-Total-Count"); n != "1" {
+		t.Fatalf("%s tasks created, want 1", n)
+	}
+	other := c.Do(t, "POST", "/workflows/servers/create", `{"infra": "staging"}`, "Idempotency-Key", "race-1")
+	if other.Status != 422 || !strings.Contains(other.Error, "different request body") {
+		t.Fatalf("reused key with another body: %d %s", other.Status, other.Raw)
 	}
 }

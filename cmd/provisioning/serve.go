@@ -39,6 +39,7 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.StringVar(&cfg.SimFail, "sim-fail", "", "regexp of names the simulator fails on (default ^fail)")
 	fs.IntVar(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "events between view snapshots")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "longest time between view snapshots while events arrive")
+	fs.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", cfg.IdempotencyWindow, "how long the answer to a POST with an Idempotency-Key is replayed")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "text or json")
 }
