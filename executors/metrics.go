@@ -1,10 +1,13 @@
 package executors
 
 import (
+	"context"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"provisioning/events"
 )
 
 type metrics struct {
@@ -40,4 +43,47 @@ func (m *metrics) finished(status string, d time.Duration) {
 	if d > 0 {
 		m.duration.Observe(d.Seconds())
 	}
+}
+
+// QueueCollector reports the work queue as JetStream sees it at scrape
+// time: jobs waiting, jobs held by executors, and jobs redelivered.
+type QueueCollector struct {
+	Store   *events.Store
+	pending *prometheus.Desc
+	held    *prometheus.Desc
+	redeliv *prometheus.Desc
+}
+
+// NewQueueCollector returns a collector of the executors' consumer.
+func NewQueueCollector(store *events.Store) *QueueCollector {
+	return &QueueCollector{
+		Store:   store,
+		pending: prometheus.NewDesc("orchestrator_work_queue_pending", "Jobs waiting for an executor.", nil, nil),
+		held:    prometheus.NewDesc("orchestrator_work_queue_in_flight", "Jobs held by executors, not yet acknowledged.", nil, nil),
+		redeliv: prometheus.NewDesc("orchestrator_work_queue_redelivered", "Jobs currently held that were delivered more than once.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.pending
+	ch <- c.held
+	ch <- c.redeliv
+}
+
+// Collect implements prometheus.Collector; a failed lookup reports nothing.
+func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cons, err := c.Store.JetStream().Consumer(ctx, events.EventsStream.Name, ConsumerName)
+	if err != nil {
+		return
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(info.NumPending))
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(info.NumAckPending))
+	ch <- prometheus.MustNewConstMetric(c.redeliv, prometheus.GaugeValue, float64(info.NumRedelivered))
 }

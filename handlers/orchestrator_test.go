@@ -386,3 +386,30 @@ func TestIdempotencyKeyUnderRace(t *testing.T) {
 		t.Fatalf("reused key with another body: %d %s", other.Status, other.Raw)
 	}
 }
+
+func TestMetricsEndpoint(t *testing.T) {
+	t.Parallel()
+	c, _ := start(t)
+	id := submitTask(t, c, "/workflows/servers/create", map[string]any{"infra": "m"})
+	waitStatus(t, c, id, "Completed", 30*time.Second)
+	c.Do(t, "GET", "/tasks/"+id, nil)
+	res := c.Do(t, "GET", "/metrics", nil)
+	text := string(res.Raw)
+	for _, want := range []string{
+		`orchestrator_tasks_total{status="completed"} 1`,
+		"orchestrator_task_duration_seconds_bucket",
+		`http_requests_total{api="orchestrator",code="200",method="GET",route="/tasks/{id}"}`,
+		"http_request_duration_seconds_bucket",
+		"orchestrator_work_queue_pending 0",
+		"orchestrator_work_queue_in_flight 0",
+		`projection_lag_events{stream="PROV_EVENTS"}`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(text, id) {
+		t.Error("a raw path (with a task id) leaked into a metric label")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
 )
@@ -265,4 +266,29 @@ func (r *Runner) WaitUntil(ctx context.Context, cond func() bool) error {
 			return fmt.Errorf("%w: condition not reached at seq %d", ErrBehind, r.seq.Load())
 		}
 	}
+}
+
+// Collector reports how far the runner is behind its stream and how many
+// events it could not apply; the lag is read from JetStream at scrape time.
+func (r *Runner) Collector() prometheus.Collector {
+	stream := prometheus.Labels{"stream": r.stream.Name}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "projection_lag_events", Help: "Events in the stream the views have not applied yet.", ConstLabels: stream,
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		last, err := r.store.LastSeq(ctx, r.stream)
+		if err != nil || last < r.Seq() {
+			return 0
+		}
+		return float64(last - r.Seq())
+	})
+}
+
+// FailuresCollector counts events a projection could not apply.
+func (r *Runner) FailuresCollector() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "projection_apply_failures_total", Help: "Events a view could not apply (logged with their sequence).",
+		ConstLabels: prometheus.Labels{"stream": r.stream.Name},
+	}, func() float64 { return float64(r.Failures()) })
 }
