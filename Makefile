@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/provisioning
 DATA    ?= ./data
 
-.PHONY: run test build bench vet fmt clean
+.PHONY: run test build bench vet fmt clean cluster
 
 build:
 	$(GO) build -o $(BIN) ./cmd/provisioning
@@ -31,3 +31,7 @@ clean:
 ## is written to bench/results/.
 bench: build
 	$(GO) run ./bench/cmd/provbench -bin $(BIN)
+
+## cluster: a local three-node NATS cluster and two instances against it.
+cluster: build
+	scripts/cluster.sh

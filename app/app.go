@@ -123,7 +123,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Instance, error)
 }
 
 func (in *Instance) start(ctx context.Context) error {
-	if err := in.connect(); err != nil {
+	if err := in.connect(ctx); err != nil {
 		return err
 	}
 	store, err := events.NewStore(in.conn)
@@ -131,21 +131,19 @@ func (in *Instance) start(ctx context.Context) error {
 		return err
 	}
 	in.store = store
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	setupCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := store.Setup(setupCtx, events.SetupConfig{Replicas: in.cfg.Replicas}); err != nil {
+	// A cluster still electing its JetStream leader, or another instance
+	// creating the same streams at the same moment, can leave a request
+	// unanswered: every step is idempotent, so retry them all.
+	var snaps *projections.Snapshots
+	if err := retry(setupCtx, in.log, "set up streams and buckets", func(ctx context.Context) error {
+		var err error
+		snaps, err = in.provision(ctx)
+		return err
+	}); err != nil {
 		return err
 	}
-	snaps, err := projections.OpenSnapshots(setupCtx, store)
-	if err != nil {
-		return err
-	}
-	idem, err := store.KeyValue(setupCtx, jetstream.KeyValueConfig{Bucket: handlers.IdempotencyBucket,
-		Description: "answers of POSTs with an Idempotency-Key", TTL: in.cfg.IdempotencyWindow})
-	if err != nil {
-		return err
-	}
-	in.idempotency = &handlers.Idempotency{KV: idem}
 	in.tasks = projections.NewTasks()
 	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks)
 	if in.cfg.SnapshotEvery > 0 {
@@ -176,15 +174,36 @@ func (in *Instance) start(ctx context.Context) error {
 	return in.serve()
 }
 
-func (in *Instance) connect() error {
+// provision creates or updates every stream, bucket and object store.
+func (in *Instance) provision(ctx context.Context) (*projections.Snapshots, error) {
+	if err := in.store.Setup(ctx, events.SetupConfig{Replicas: in.cfg.Replicas}); err != nil {
+		return nil, err
+	}
+	snaps, err := projections.OpenSnapshots(ctx, in.store)
+	if err != nil {
+		return nil, err
+	}
+	idem, err := in.store.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: handlers.IdempotencyBucket,
+		Description: "answers of POSTs with an Idempotency-Key", TTL: in.cfg.IdempotencyWindow})
+	if err != nil {
+		return nil, err
+	}
+	in.idempotency = &handlers.Idempotency{KV: idem}
+	return snaps, nil
+}
+
+func (in *Instance) connect(ctx context.Context) error {
 	if in.cfg.NATSURL != "" {
-		nc, err := events.Dial(events.DialConfig{URL: in.cfg.NATSURL, Name: "provisioning", CredsFile: in.cfg.NATSCreds,
-			TLSCA: in.cfg.NATSCA, TLSCert: in.cfg.NATSCert, TLSKey: in.cfg.NATSKey})
-		if err != nil {
+		// Servers may still be starting (a cluster started together with
+		// its clients): retry for a minute before giving up.
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		return retry(ctx, in.log, "connect to NATS", func(context.Context) error {
+			nc, err := events.Dial(events.DialConfig{URL: in.cfg.NATSURL, Name: "provisioning", CredsFile: in.cfg.NATSCreds,
+				TLSCA: in.cfg.NATSCA, TLSCert: in.cfg.NATSCert, TLSKey: in.cfg.NATSKey})
+			in.conn = nc
 			return err
-		}
-		in.conn = nc
-		return nil
+		})
 	}
 	if err := os.MkdirAll(in.cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -312,4 +331,26 @@ func (in *Instance) Close(ctx context.Context) error {
 		in.nats.WaitForShutdown()
 	}
 	return errors.Join(errs...)
+}
+
+// retry runs fn until it succeeds or ctx ends, returning its last error.
+// Each attempt gets at most 5 seconds: a request sent while a cluster
+// elects its leader may never be answered.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := fn(attempt)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("retrying", "what", what, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }

@@ -23,6 +23,7 @@ const usage = `provisioning: an event-sourced infrastructure provisioning orches
 Usage:
   provisioning serve [flags]       run the orchestrator (:9090) and control center (:9080)
   provisioning simulate ...        the simulated provisioning CLI the executors run
+  provisioning nats [flags]        a NATS server with JetStream (used by make cluster)
 
 Run 'provisioning <command> -h' for the flags of a command.
 `
@@ -40,6 +41,10 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		return serve(ctx, args[1:], getenv, stderr)
 	case "simulate":
 		return simulator.Main(args[1:], getenv, stdout, stderr)
+	case "nats":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return natsServer(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

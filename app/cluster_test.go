@@ -1,0 +1,118 @@
+package app_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"provisioning/app"
+	"provisioning/app/apptest"
+	"provisioning/events/eventstest"
+	"provisioning/workflow"
+)
+
+func clusterInstance(t *testing.T, c *eventstest.Cluster, workers int) *app.Instance {
+	t.Helper()
+	cfg := apptest.Config(t)
+	cfg.NATSURL = c.URLs()
+	cfg.Replicas = 3
+	cfg.Workers = workers
+	return apptest.Start(t, cfg)
+}
+
+// A task submitted to instance A is readable on instance B at once, runs
+// once, and completes, with every stream replicated three times.
+func TestTwoInstancesOnAThreeNodeCluster(t *testing.T) {
+	cluster := eventstest.StartCluster(t, 3)
+	a := clusterInstance(t, cluster, 2)
+	b := clusterInstance(t, cluster, 2)
+	ca, cb := apptest.NewClient(a.OrchestratorURL()), apptest.NewClient(b.OrchestratorURL())
+	var ids []string
+	for i := 0; i < 10; i++ {
+		id := submit(t, ca, "cluster")
+		ids = append(ids, id)
+		// Read-after-write across instances: B waits for the stream's
+		// last sequence before it answers.
+		if res := cb.Do(t, "GET", "/tasks/"+id, nil); res.Status != http.StatusOK {
+			t.Fatalf("instance B does not see task %s written on A: %d %s", id, res.Status, res.Raw)
+		}
+	}
+	eventstest.Eventually(t, 60*time.Second, func() bool {
+		for _, id := range ids {
+			var task workflow.Task
+			res := cb.Do(t, "GET", "/tasks/"+id, nil)
+			res.Decode(t, &task)
+			if task.Status != "Completed" {
+				return false
+			}
+		}
+		return true
+	}, "tasks did not complete on the cluster")
+	for _, id := range ids {
+		var task workflow.Task
+		ca.Do(t, "GET", "/tasks/"+id, nil).Decode(t, &task)
+		if task.Attempts != 1 {
+			t.Errorf("task %s ran %d times", id, task.Attempts)
+		}
+	}
+	info, err := a.Store().JetStream().Stream(t.Context(), "PROV_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := info.CachedInfo().Config; cfg.Replicas != 3 {
+		t.Fatalf("PROV_EVENTS has %d replicas", cfg.Replicas)
+	}
+}
+
+// Killing the server that leads the event stream in the middle of running
+// tasks loses nothing that was acknowledged: every accepted task completes.
+func TestStreamLeaderLossLosesNothing(t *testing.T) {
+	cluster := eventstest.StartCluster(t, 3)
+	mk := func() *apptest.Client {
+		cfg := apptest.Config(t)
+		cfg.NATSURL, cfg.Replicas, cfg.Workers, cfg.SimSpeed = cluster.URLs(), 3, 3, 0.05
+		return apptest.NewClient(apptest.Start(t, cfg).OrchestratorURL())
+	}
+	clients := []*apptest.Client{mk(), mk()}
+	var accepted []string
+	submitSome := func(n int) {
+		for i := 0; i < n; i++ {
+			c := clients[i%2]
+			res := c.Do(t, "POST", "/workflows/servers/create", map[string]any{"infra": "ha"})
+			if res.Status == http.StatusOK {
+				var id string
+				res.Decode(t, &id)
+				accepted = append(accepted, id)
+			} else if res.Status < 500 {
+				t.Fatalf("submit: %d %s", res.Status, res.Raw)
+			}
+		}
+	}
+	submitSome(10)
+	leader := cluster.Leader("PROV_EVENTS")
+	if leader < 0 {
+		t.Fatal("no leader for PROV_EVENTS")
+	}
+	cluster.Servers[leader].Shutdown()
+	submitSome(10)
+	if len(accepted) < 10 {
+		t.Fatalf("only %d submissions accepted", len(accepted))
+	}
+	eventstest.Eventually(t, 90*time.Second, func() bool {
+		for _, id := range accepted {
+			res := clients[1].Do(t, "GET", "/tasks/"+id, nil)
+			if res.Status == http.StatusNotFound {
+				t.Fatalf("acknowledged task %s was lost", id)
+			}
+			var task workflow.Task
+			if res.Status != http.StatusOK {
+				return false
+			}
+			res.Decode(t, &task)
+			if task.Status != "Completed" {
+				return false
+			}
+		}
+		return true
+	}, "accepted tasks did not all complete after the leader was lost")
+}
