@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,6 +19,7 @@ type Store struct {
 	js       jetstream.JetStream
 	nc       *nats.Conn
 	replicas int
+	streams  sync.Map // name -> jetstream.Stream
 
 	// Now stamps events; NewID names them (a ULID by default).
 	Now   func() time.Time
@@ -200,9 +202,23 @@ func (s *Store) classify(err error, e Envelope, o appendOptions) error {
 	return fmt.Errorf("append %s %s: %w", e.Type, e.AggregateID, err)
 }
 
+// stream returns a handle of st, looked up once: js.Stream costs a round
+// trip and the handle stays valid (its methods name the stream).
+func (s *Store) stream(ctx context.Context, st Stream) (jetstream.Stream, error) {
+	if h, ok := s.streams.Load(st.Name); ok {
+		return h.(jetstream.Stream), nil
+	}
+	h, err := s.js.Stream(ctx, st.Name)
+	if err != nil {
+		return nil, err
+	}
+	s.streams.Store(st.Name, h)
+	return h, nil
+}
+
 // Get reads the event stored at seq in stream st.
 func (s *Store) Get(ctx context.Context, st Stream, seq uint64) (Envelope, error) {
-	str, err := s.js.Stream(ctx, st.Name)
+	str, err := s.stream(ctx, st)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("get seq %d: %w", seq, err)
 	}
@@ -219,7 +235,7 @@ func (s *Store) Get(ctx context.Context, st Stream, seq uint64) (Envelope, error
 // Last reads the most recent event of one aggregate instance.
 func (s *Store) Last(ctx context.Context, agg Aggregate, id string) (Envelope, error) {
 	st := StreamOf(agg)
-	str, err := s.js.Stream(ctx, st.Name)
+	str, err := s.stream(ctx, st)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
 	}
@@ -236,7 +252,7 @@ func (s *Store) Last(ctx context.Context, agg Aggregate, id string) (Envelope, e
 // LastSeq reports the sequence of the newest message in stream st (0 when
 // it is empty).
 func (s *Store) LastSeq(ctx context.Context, st Stream) (uint64, error) {
-	str, err := s.js.Stream(ctx, st.Name)
+	str, err := s.stream(ctx, st)
 	if err != nil {
 		return 0, fmt.Errorf("last seq of %s: %w", st.Name, err)
 	}
