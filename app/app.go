@@ -51,6 +51,8 @@ type Config struct {
 	SimFail                       string
 	SnapshotEvery                 int
 	SnapshotInterval              time.Duration
+
+	IdentityConfig
 }
 
 // DefaultConfig is the configuration of `provisioning serve` without
@@ -77,6 +79,7 @@ func DefaultConfig() Config {
 		SimSpeed:         1,
 		SnapshotEvery:    10000,
 		SnapshotInterval: 30 * time.Second,
+		IdentityConfig:   DefaultIdentity(),
 	}
 }
 
@@ -95,6 +98,7 @@ type Instance struct {
 
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
+	identity              identity
 
 	cancel   context.CancelFunc // stops background work
 	stopJob  context.CancelFunc // stops the executors (graceful)
@@ -155,6 +159,9 @@ func (in *Instance) start(ctx context.Context) error {
 	in.stopJob = stopJobs
 	in.execDone = make(chan struct{})
 	in.goRun("executors", func() error { defer close(in.execDone); return in.pool.Run(jobs) })
+	if err := in.startIdentity(ctx, bg, snaps); err != nil {
+		return err
+	}
 	return in.serve()
 }
 
@@ -205,7 +212,7 @@ func (in *Instance) childEnv() []string {
 func (in *Instance) serve() error {
 	orch := &handlers.Orchestrator{
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
-		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry,
+		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry, Access: in.identity.access,
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {
@@ -220,7 +227,7 @@ func (in *Instance) serve() error {
 		return nil
 	})
 	in.log.Info("orchestrator listening", "addr", ln.Addr().String())
-	return nil
+	return in.serveControl()
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
