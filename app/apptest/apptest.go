@@ -1,0 +1,97 @@
+// Package apptest starts whole instances for end-to-end tests: an embedded
+// NATS server on a temporary directory, the APIs on random loopback ports,
+// and the test binary itself as the provisioning CLI (call SimulatorMain
+// from TestMain so that `<test binary> simulate …` runs the simulator).
+package apptest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"provisioning/app"
+	"provisioning/executors/simulator"
+)
+
+// SimulatorMain runs the simulator and exits when the test binary was
+// started as the provisioning CLI. Call it first thing in TestMain.
+func SimulatorMain() {
+	if len(os.Args) > 1 && os.Args[1] == "simulate" {
+		os.Exit(simulator.Main(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
+}
+
+// Config is a configuration for tests: temporary data, loopback ports
+// picked by the kernel, no NATS listener, the simulator at speed, fast
+// redelivery.
+func Config(tb testing.TB) app.Config {
+	tb.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := app.DefaultConfig()
+	cfg.DataDir = tb.TempDir()
+	cfg.NATSListen = ""
+	cfg.Sync = "1m"
+	cfg.OrchestratorAddr = "127.0.0.1:0"
+	cfg.ControlAddr = "127.0.0.1:0"
+	cfg.CLI = []string{exe, "simulate"}
+	cfg.SimSpeed = 0
+	cfg.JobAckWait = 3 * time.Second
+	cfg.KillGrace = 2 * time.Second
+	cfg.ShutdownGrace = 5 * time.Second
+	return cfg
+}
+
+// Start runs an instance with cfg and closes it when the test ends.
+func Start(tb testing.TB, cfg app.Config) *app.Instance {
+	tb.Helper()
+	in, err := app.Start(context.Background(), cfg, Logger(tb))
+	if err != nil {
+		tb.Fatalf("start instance: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := in.Close(ctx); err != nil {
+			tb.Errorf("close instance: %v", err)
+		}
+	})
+	return in
+}
+
+// Logger logs to the test's output when -v is given, else nowhere.
+func Logger(tb testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Log(string(p))
+	return len(p), nil
+}
+
+// ProcessAlive reports whether pid runs: it exists and is not a zombie
+// waiting for whoever adopted it to reap it.
+func ProcessAlive(pid int) bool {
+	if syscall.Kill(pid, 0) == syscall.ESRCH {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
