@@ -210,6 +210,11 @@ func (in *Instance) childEnv() []string {
 }
 
 func (in *Instance) serve() error {
+	// The control center first: "orchestrator listening" then means both
+	// APIs are up.
+	if err := in.serveControl(); err != nil {
+		return err
+	}
 	orch := &handlers.Orchestrator{
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
 		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry, Access: in.identity.access,
@@ -227,7 +232,7 @@ func (in *Instance) serve() error {
 		return nil
 	})
 	in.log.Info("orchestrator listening", "addr", ln.Addr().String())
-	return in.serveControl()
+	return nil
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
