@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
 )
@@ -45,6 +46,9 @@ type Runner struct {
 
 	// SnapshotEvery and SnapshotInterval: a snapshot is written after this
 	// many events, or this long after the last one when events arrived.
+	// Encoding a snapshot costs time proportional to the view, so the
+	// defaults (a million events, a minute) keep it rare under load; a
+	// restart replays at most what arrived since.
 	SnapshotEvery    int
 	SnapshotInterval time.Duration
 
@@ -62,7 +66,7 @@ type Runner struct {
 func NewRunner(store *events.Store, stream events.Stream, snaps *Snapshots, log *slog.Logger, projections ...Projection) *Runner {
 	return &Runner{
 		store: store, stream: stream, projections: projections, snaps: snaps, log: log,
-		SnapshotEvery: 10000, SnapshotInterval: 30 * time.Second,
+		SnapshotEvery: 1_000_000, SnapshotInterval: time.Minute,
 		applied: make([]uint64, len(projections)),
 		changed: make(chan struct{}), ready: make(chan struct{}),
 	}
@@ -87,9 +91,12 @@ func (r *Runner) Ready() <-chan struct{} { return r.ready }
 // ctx ends. It writes a last snapshot before returning.
 func (r *Runner) Run(ctx context.Context) error {
 	start := r.restore(ctx)
-	r.seq.Store(start)
+	r.advance(start)
 	target, err := r.store.LastSeq(ctx, r.stream)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("projections %s: %w", r.stream.Name, err)
 	}
 	var readyOnce sync.Once
@@ -106,15 +113,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		sinceSnap++
 		if sinceSnap >= r.SnapshotEvery || time.Since(lastSnap) >= r.SnapshotInterval {
-			r.snapshot(ctx)
-			sinceSnap, lastSnap = 0, time.Now()
+			if r.snapshot(ctx) {
+				sinceSnap, lastSnap = 0, time.Now()
+			}
 		}
 		return nil
 	})
 	if sinceSnap > 0 {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		r.snapshot(sctx)
-		cancel()
+		r.snapshot(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("projections %s: %w", r.stream.Name, err)
@@ -138,16 +144,21 @@ func (r *Runner) apply(env events.Envelope, perr error) {
 			r.applied[i] = env.Seq
 		}
 	}
-	r.seq.Store(env.Seq)
-	r.mu.Lock()
-	close(r.changed)
-	r.changed = make(chan struct{})
-	r.mu.Unlock()
+	r.advance(env.Seq)
 	if perr == nil {
 		for _, h := range r.hooks {
 			h(env)
 		}
 	}
+}
+
+// advance publishes a new position and wakes every waiter.
+func (r *Runner) advance(seq uint64) {
+	r.seq.Store(seq)
+	r.mu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
 }
 
 // WaitFor blocks until the runner has applied seq, ctx ends (ErrBehind)
@@ -208,15 +219,22 @@ func (r *Runner) restore(ctx context.Context) uint64 {
 	return start
 }
 
-func (r *Runner) snapshot(ctx context.Context) {
+// snapshot saves every projection and reports whether all were saved. It
+// does not stop when ctx ends: the last snapshot is taken on the way out.
+func (r *Runner) snapshot(ctx context.Context) bool {
 	if r.snaps == nil {
-		return
+		return true
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	ok := true
 	for i, p := range r.projections {
 		if err := r.snaps.Save(ctx, p, r.applied[i]); err != nil {
 			r.log.Warn("snapshot failed", "projection", p.Name(), "err", err)
+			ok = false
 		}
 	}
+	return ok
 }
 
 // ObjectStoreName is the object store holding snapshots.
@@ -248,4 +266,29 @@ func (r *Runner) WaitUntil(ctx context.Context, cond func() bool) error {
 			return fmt.Errorf("%w: condition not reached at seq %d", ErrBehind, r.seq.Load())
 		}
 	}
+}
+
+// Collector reports how far the runner is behind its stream and how many
+// events it could not apply; the lag is read from JetStream at scrape time.
+func (r *Runner) Collector() prometheus.Collector {
+	stream := prometheus.Labels{"stream": r.stream.Name}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "projection_lag_events", Help: "Events in the stream the views have not applied yet.", ConstLabels: stream,
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		last, err := r.store.LastSeq(ctx, r.stream)
+		if err != nil || last < r.Seq() {
+			return 0
+		}
+		return float64(last - r.Seq())
+	})
+}
+
+// FailuresCollector counts events a projection could not apply.
+func (r *Runner) FailuresCollector() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "projection_apply_failures_total", Help: "Events a view could not apply (logged with their sequence).",
+		ConstLabels: prometheus.Labels{"stream": r.stream.Name},
+	}, func() float64 { return float64(r.Failures()) })
 }
