@@ -9,7 +9,7 @@ import (
 )
 
 // auditLogs serves GET /audit/logs: records newest first, filtered by
-// user_id, action, resource (itself and what lies under it), and a time
+// user_id, action, result, resource (itself and what lies under it), and a time
 // range from..to (RFC 3339, inclusive), paginated.
 func (c *ControlCenter) auditLogs(w http.ResponseWriter, r *http.Request) {
 	p, err := parsePage(r)
@@ -18,7 +18,7 @@ func (c *ControlCenter) auditLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := projections.AuditFilter{UserID: q.Get("user_id"), Action: q.Get("action"), Resource: q.Get("resource")}
+	f := projections.AuditFilter{UserID: q.Get("user_id"), Action: q.Get("action"), Resource: q.Get("resource"), Result: q.Get("result")}
 	for _, b := range []struct {
 		name string
 		into *time.Time

@@ -107,8 +107,14 @@ func TestBadTokensAreRefused(t *testing.T) {
 				api  string
 				call func() (int, string)
 			}{
-				{"orchestrator", func() (int, string) { r := orch.Do(t, "GET", "/tasks", nil); return r.Status, r.Header.Get("WWW-Authenticate") }},
-				{"control center", func() (int, string) { r := cc.Do(t, "GET", "/users", nil); return r.Status, r.Header.Get("WWW-Authenticate") }},
+				{"orchestrator", func() (int, string) {
+					r := orch.Do(t, "GET", "/tasks", nil)
+					return r.Status, r.Header.Get("WWW-Authenticate")
+				}},
+				{"control center", func() (int, string) {
+					r := cc.Do(t, "GET", "/users", nil)
+					return r.Status, r.Header.Get("WWW-Authenticate")
+				}},
 			} {
 				if status, challenge := c.call(); status != 401 || challenge == "" {
 					t.Errorf("%s: %d (WWW-Authenticate %q), want 401 with a challenge", c.api, status, challenge)

@@ -67,18 +67,19 @@ func (a *AuditLog) Apply(env events.Envelope) error {
 	return nil
 }
 
-// AuditFilter narrows List. Resource matches itself and what lies under
+// AuditFilter narrows List; empty fields match everything. Resource matches itself and what lies under
 // it ("servers" matches "servers/web-01"). From and To bound the
 // timestamp, both inclusive; zero means unbounded.
 type AuditFilter struct {
-	UserID, Action, Resource string
-	From, To                 time.Time
+	UserID, Action, Resource, Result string
+	From, To                         time.Time
 }
 
 func (f AuditFilter) match(r *AuditRecord) bool {
 	switch {
 	case f.UserID != "" && r.UserID != f.UserID,
 		f.Action != "" && r.Action != f.Action,
+		f.Result != "" && r.Result != f.Result,
 		f.Resource != "" && r.Resource != f.Resource && !strings.HasPrefix(r.Resource, strings.TrimSuffix(f.Resource, "/")+"/"),
 		!f.From.IsZero() && r.Timestamp.Before(f.From),
 		!f.To.IsZero() && r.Timestamp.After(f.To):
