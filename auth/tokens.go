@@ -53,7 +53,17 @@ type Tokens struct {
 	parser  *jwt.Parser
 	once    sync.Once
 	private sync.Map // kid -> ed25519.PrivateKey
+
+	// verified remembers the claims of tokens whose signature checked out,
+	// by the whole token string: a signature check costs tens of
+	// microseconds, a lookup well under one. Time claims are checked again
+	// on every use.
+	mu       sync.Mutex
+	verified map[string]Claims
 }
+
+// verifiedCap bounds the cache of verified tokens (a few MiB).
+const verifiedCap = 10000
 
 func (t *Tokens) now() time.Time {
 	if t.Now != nil {
@@ -150,6 +160,9 @@ func (t *Tokens) privateKey(key events.SigningKeyCreatedData) (ed25519.PrivateKe
 // Revocation and the user's state are the Authenticator's business.
 func (t *Tokens) Parse(token string) (Claims, error) {
 	t.init()
+	if c, ok := t.cached(token); ok {
+		return c, nil
+	}
 	var c Claims
 	_, err := t.parser.ParseWithClaims(token, &c, t.keyFor)
 	if err != nil {
@@ -158,7 +171,46 @@ func (t *Tokens) Parse(token string) (Claims, error) {
 	if c.Subject == "" || c.ID == "" || c.IssuedAt == nil {
 		return Claims{}, fmt.Errorf("%w: sub, jti and iat are required", ErrInvalidToken)
 	}
+	t.remember(token, c)
 	return c, nil
+}
+
+// cached returns the claims of a token verified before, if its time
+// claims still hold.
+func (t *Tokens) cached(token string) (Claims, bool) {
+	t.mu.Lock()
+	c, ok := t.verified[token]
+	t.mu.Unlock()
+	if !ok {
+		return Claims{}, false
+	}
+	now := t.now()
+	if !now.Before(c.ExpiresAt.Time) || c.NotBefore != nil && now.Before(c.NotBefore.Time) || now.Before(c.IssuedAt.Time) {
+		t.mu.Lock()
+		delete(t.verified, token)
+		t.mu.Unlock()
+		return Claims{}, false // let the parser say why
+	}
+	return c, true
+}
+
+func (t *Tokens) remember(token string, c Claims) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.verified == nil {
+		t.verified = make(map[string]Claims)
+	}
+	if len(t.verified) >= verifiedCap {
+		// Forget a tenth, whichever the map yields first.
+		n := 0
+		for k := range t.verified {
+			delete(t.verified, k)
+			if n++; n >= verifiedCap/10 {
+				break
+			}
+		}
+	}
+	t.verified[token] = c
 }
 
 func (t *Tokens) keyFor(tok *jwt.Token) (any, error) {

@@ -198,3 +198,39 @@ func TestEnsureSigningKeyAgrees(t *testing.T) {
 		t.Fatalf("%d SigningKeyCreated events, want 1", n)
 	}
 }
+
+// A token verified once is remembered, but not past its expiry.
+func TestVerifiedTokenStillExpires(t *testing.T) {
+	t.Parallel()
+	tokens, _ := newTokens(t)
+	now := time.Now()
+	var mu sync.Mutex
+	tokens.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	signed, _, err := tokens.Issue(context.Background(), "u1", "alice", nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := tokens.Parse(signed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	now = now.Add(time.Hour + time.Second)
+	mu.Unlock()
+	if _, err := tokens.Parse(signed); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("an expired token verified before: %v, want ErrInvalidToken", err)
+	}
+	// A tampered copy of a remembered token is verified afresh.
+	mu.Lock()
+	now = now.Add(-time.Hour)
+	mu.Unlock()
+	i := len(signed) - 10
+	flipped := byte('A')
+	if signed[i] == 'A' {
+		flipped = 'B'
+	}
+	if _, err := tokens.Parse(signed[:i] + string(flipped) + signed[i+1:]); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("tampered signature: %v", err)
+	}
+}
