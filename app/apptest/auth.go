@@ -59,3 +59,10 @@ func (p *Process) Login(tb testing.TB, username, password string) string {
 	tb.Helper()
 	return Login(tb, p.ControlURL, username, password)
 }
+
+// AdminClient returns a client of in's orchestrator signed in as the
+// bootstrap admin, whose password must be AdminPassword.
+func AdminClient(tb testing.TB, in *app.Instance) *Client {
+	tb.Helper()
+	return NewClient(in.OrchestratorURL()).WithToken(Login(tb, in.ControlURL(), "admin", AdminPassword))
+}
