@@ -80,6 +80,7 @@ func TestRestartKeepsIdentity(t *testing.T) {
 	t.Parallel()
 	cfg := apptest.Config(t)
 	var printed bytes.Buffer
+	cfg.AdminPassword = "" // generate one
 	cfg.BootstrapOutput = &printed
 	in, err := app.Start(context.Background(), cfg, apptest.Logger(t))
 	if err != nil {
