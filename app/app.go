@@ -54,6 +54,8 @@ type Config struct {
 	SnapshotInterval              time.Duration
 	// IdempotencyWindow is how long an Idempotency-Key's answer is kept.
 	IdempotencyWindow time.Duration
+
+	IdentityConfig
 }
 
 // DefaultConfig is the configuration of `provisioning serve` without
@@ -81,6 +83,7 @@ func DefaultConfig() Config {
 		SnapshotEvery:     1_000_000,
 		SnapshotInterval:  time.Minute,
 		IdempotencyWindow: 24 * time.Hour,
+		IdentityConfig:    DefaultIdentity(),
 	}
 }
 
@@ -101,6 +104,7 @@ type Instance struct {
 
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
+	identity              identity
 
 	cancel   context.CancelFunc // stops background work
 	stopJob  context.CancelFunc // stops the executors (graceful)
@@ -171,6 +175,9 @@ func (in *Instance) start(ctx context.Context) error {
 		// An API-only instance: other instances run the jobs.
 		close(in.execDone)
 	}
+	if err := in.startIdentity(ctx, bg, snaps); err != nil {
+		return err
+	}
 	return in.serve()
 }
 
@@ -240,9 +247,15 @@ func (in *Instance) childEnv() []string {
 }
 
 func (in *Instance) serve() error {
+	// The control center first: "orchestrator listening" then means both
+	// APIs are up.
+	if err := in.serveControl(); err != nil {
+		return err
+	}
 	orch := &handlers.Orchestrator{
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
 		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
+		Access: in.identity.access,
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {

@@ -56,7 +56,7 @@ func TestGracefulRestartMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := apptest.NewClient(in.OrchestratorURL())
+	c := apptest.AdminClient(t, in)
 	var ids []string
 	for i := 0; i < 6; i++ {
 		ids = append(ids, submit(t, c, fmt.Sprintf("r%d", i)))
@@ -69,7 +69,7 @@ func TestGracefulRestartMidRun(t *testing.T) {
 	}
 
 	in2 := apptest.Start(t, cfg)
-	c2 := apptest.NewClient(in2.OrchestratorURL())
+	c2 := apptest.AdminClient(t, in2)
 	eventstest.Eventually(t, 60*time.Second, func() bool {
 		st := statuses(t, c2)
 		for _, id := range ids {

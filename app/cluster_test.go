@@ -26,7 +26,7 @@ func TestTwoInstancesOnAThreeNodeCluster(t *testing.T) {
 	cluster := eventstest.StartCluster(t, 3)
 	a := clusterInstance(t, cluster, 2)
 	b := clusterInstance(t, cluster, 2)
-	ca, cb := apptest.NewClient(a.OrchestratorURL()), apptest.NewClient(b.OrchestratorURL())
+	ca, cb := apptest.AdminClient(t, a), apptest.AdminClient(t, b)
 	var ids []string
 	for i := 0; i < 10; i++ {
 		id := submit(t, ca, "cluster")
@@ -71,7 +71,7 @@ func TestStreamLeaderLossLosesNothing(t *testing.T) {
 	mk := func() *apptest.Client {
 		cfg := apptest.Config(t)
 		cfg.NATSURL, cfg.Replicas, cfg.Workers, cfg.SimSpeed = cluster.URLs(), 3, 3, 0.05
-		return apptest.NewClient(apptest.Start(t, cfg).OrchestratorURL())
+		return apptest.AdminClient(t, apptest.Start(t, cfg))
 	}
 	clients := []*apptest.Client{mk(), mk()}
 	var accepted []string

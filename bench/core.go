@@ -45,6 +45,8 @@ func instance(ctx context.Context, opts CoreOptions, workers int) (*app.Instance
 	cfg.DataDir, cfg.NATSListen, cfg.Sync = dir, "", opts.Sync
 	cfg.OrchestratorAddr, cfg.ControlAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Workers, cfg.SimSpeed = workers, 0
+	cfg.AdminPassword = benchPassword
+	cfg.BootstrapOutput = io.Discard
 	if len(opts.CLI) > 0 {
 		cfg.CLI = opts.CLI
 	}
@@ -53,7 +55,48 @@ func instance(ctx context.Context, opts CoreOptions, workers int) (*app.Instance
 		os.RemoveAll(dir)
 		return nil, "", nil, err
 	}
-	return in, dir, func() { in.Close(context.Background()); os.RemoveAll(dir) }, nil
+	token, err := Login(in.ControlURL(), "admin", benchPassword)
+	if err != nil {
+		in.Close(context.Background())
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	return in, token, func() { in.Close(context.Background()); os.RemoveAll(dir) }, nil
+}
+
+const benchPassword = "bench-admin-password"
+
+// Login returns a token of the control center at base.
+func Login(base, username, password string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"username": username, "password": password})
+	res, err := http.Post(base+"/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var env struct {
+		Data struct {
+			Token string `json:"token"`
+		} `json:"data"`
+		Error string `json:"error"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&env); err != nil || env.Data.Token == "" {
+		return "", fmt.Errorf("login %s: %d %s %v", base, res.StatusCode, env.Error, err)
+	}
+	return env.Data.Token, nil
+}
+
+// authed sends a POST of body with a bearer token.
+func authed(ctx context.Context, c *http.Client, url, token, body string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return c.Do(req)
 }
 
 // Core measures the submission path against its baselines, for one sync
@@ -61,7 +104,7 @@ func instance(ctx context.Context, opts CoreOptions, workers int) (*app.Instance
 // publishes once, and the real POST /workflows/servers/create; peak rates
 // with Clients keep-alive clients and latencies at half of each peak.
 func Core(ctx context.Context, opts CoreOptions) ([]Row, error) {
-	in, _, stop, err := instance(ctx, opts, 0)
+	in, token, stop, err := instance(ctx, opts, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +124,7 @@ func Core(ctx context.Context, opts CoreOptions) ([]Row, error) {
 	defer closeBase()
 	post := func(url string) Request {
 		return func(ctx context.Context, c *http.Client) bool {
-			res, err := c.Post(url, "application/json", strings.NewReader(serversBody))
+			res, err := authed(ctx, c, url, token, serversBody)
 			if err != nil {
 				return false
 			}
@@ -169,7 +212,7 @@ func baselineServer(js jetstream.JetStream) (string, func(), error) {
 // task's Running event, one task at a time; the baseline is one
 // synchronous JetStream publish on the same server.
 func SubmitToRunning(ctx context.Context, opts CoreOptions, n int) ([]Row, error) {
-	in, _, stop, err := instance(ctx, opts, 8)
+	in, token, stop, err := instance(ctx, opts, 8)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +245,7 @@ func SubmitToRunning(ctx context.Context, opts CoreOptions, n int) ([]Row, error
 	var lat Latencies
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
-		res, err := hc.Post(url, "application/json", strings.NewReader(serversBody))
+		res, err := authed(ctx, hc, url, token, serversBody)
 		if err != nil {
 			return nil, err
 		}

@@ -39,6 +39,10 @@ type Orchestrator struct {
 	Registry   *prometheus.Registry
 	// Idempotency replays answers of POSTs with an Idempotency-Key.
 	Idempotency *Idempotency
+
+	// Access authenticates, authorizes and audits every route but the
+	// open ones; nil refuses them all.
+	Access *Access
 }
 
 // Handler returns the API's router: every route of the orchestrator is in
@@ -46,6 +50,7 @@ type Orchestrator struct {
 func (o *Orchestrator) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(requestIDMiddleware(o.Log), recoverer, accessLog, newHTTPMetrics(o.Registry, "orchestrator").middleware)
+	r.Use(o.Access.guard(r))
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))

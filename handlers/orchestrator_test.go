@@ -21,8 +21,8 @@ func start(t *testing.T, tune ...func(*app.Config)) (*apptest.Client, app.Config
 	for _, f := range tune {
 		f(&cfg)
 	}
-	in := apptest.Start(t, cfg)
-	return apptest.NewClient(in.OrchestratorURL()), cfg
+	_, orch, _ := apptest.StartAdmin(t, cfg)
+	return orch, cfg
 }
 
 func getTask(t *testing.T, c *apptest.Client, id string) workflow.Task {

@@ -48,6 +48,8 @@ func submit[T specRequest](o *Orchestrator) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
+		noteResource(r, "tasks/"+stored.AggregateID)
+		noteDetail(r, "workflow", spec.Workflow)
 		writeJSON(w, http.StatusOK, stored.AggregateID)
 	}
 }
@@ -58,8 +60,12 @@ func stamp(r *http.Request, e *events.Envelope) {
 	e.CorrelationID = RequestID(r.Context())
 }
 
-// actor names the caller in events and audit records.
+// actor names the caller in events and audit records: "user:<id>" once
+// the guard has authenticated it, "anonymous" on open routes.
 func actor(r *http.Request) string {
+	if p, ok := PrincipalFrom(r.Context()); ok {
+		return p.Identity()
+	}
 	return "anonymous"
 }
 

@@ -47,6 +47,7 @@ func Config(tb testing.TB) app.Config {
 	cfg.JobAckWait = 3 * time.Second
 	cfg.KillGrace = 2 * time.Second
 	cfg.ShutdownGrace = 5 * time.Second
+	cfg.AdminPassword = AdminPassword
 	return cfg
 }
 

@@ -22,8 +22,8 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"--data-dir", dir, "--orchestrator-addr", "127.0.0.1:0", "--control-addr", "127.0.0.1:0",
 		"--nats-listen", "", "--sim-speed", "0.2", "--job-ack-wait", "2s", "--workers", "3"}
-	p := apptest.Serve(t, nil, args...)
-	c := apptest.NewClient(p.OrchestratorURL)
+	p := apptest.Serve(t, apptest.AdminEnv, args...)
+	c := apptest.NewClient(p.OrchestratorURL).WithToken(p.Login(t, "admin", apptest.AdminPassword))
 	var ids []string
 	for i := 0; i < 8; i++ {
 		res := c.Do(t, "POST", "/workflows/servers/create", map[string]any{"infra": fmt.Sprintf("k%d", i)})
@@ -57,8 +57,8 @@ func TestKillAndRestartLosesNothing(t *testing.T) {
 			"job process %d outlived the killed executor", pid)
 	}
 
-	p2 := apptest.Serve(t, nil, args...)
-	c2 := apptest.NewClient(p2.OrchestratorURL)
+	p2 := apptest.Serve(t, apptest.AdminEnv, args...)
+	c2 := apptest.NewClient(p2.OrchestratorURL).WithToken(p2.Login(t, "admin", apptest.AdminPassword))
 	eventstest.Eventually(t, 90*time.Second, func() bool {
 		for _, id := range ids {
 			res := c2.Do(t, "GET", "/tasks/"+id, nil)

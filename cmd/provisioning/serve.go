@@ -40,9 +40,16 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.IntVar(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "events between view snapshots")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "longest time between view snapshots while events arrive")
 	fs.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", cfg.IdempotencyWindow, "how long the answer to a POST with an Idempotency-Key is replayed")
+	fs.DurationVar(&cfg.TokenTTL, "token-ttl", cfg.TokenTTL, "lifetime of the tokens the control center issues")
+	fs.StringVar(&cfg.TokenIssuer, "token-issuer", cfg.TokenIssuer, "iss of issued tokens; only tokens of this issuer are accepted")
+	fs.IntVar(&cfg.HashConcurrency, "password-hash-concurrency", 0, "password hashes run at once, 19 MiB each (0: one per CPU)")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "text or json")
 }
+
+// adminPasswordEnv holds the password of the admin created on a first
+// start with no users.
+const adminPasswordEnv = "PROVISIONING_ADMIN_PASSWORD"
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, log, err := parseServe(args, getenv, stderr)
@@ -94,6 +101,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (ap
 	}
 	if err := config.Apply(fs, file, getenv); err != nil {
 		return cfg, nil, err
+	}
+	// The admin password is a secret: never a flag (flags show in ps).
+	cfg.AdminPassword = getenv(adminPasswordEnv)
+	cfg.BootstrapOutput = stderr
+	if cfg.TokenTTL <= 0 {
+		return cfg, nil, errors.New("--token-ttl must be positive")
 	}
 	cfg.CLI = strings.Fields(cli)
 	if len(cfg.CLI) == 0 {

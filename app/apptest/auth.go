@@ -1,0 +1,68 @@
+package apptest
+
+import (
+	"net/http"
+	"testing"
+
+	"provisioning/app"
+)
+
+// AdminPassword is the password of the bootstrap admin of instances
+// started with StartAdmin (and of `serve` processes given AdminEnv).
+const AdminPassword = "apptest-admin-password"
+
+// AdminEnv is the environment that gives a `serve` process's bootstrap
+// admin AdminPassword.
+var AdminEnv = []string{"PROVISIONING_ADMIN_PASSWORD=" + AdminPassword}
+
+// Login logs in at a control center and returns the token, failing the
+// test when the login does not succeed. mfaCode is sent when given.
+func Login(tb testing.TB, controlURL, username, password string, mfaCode ...string) string {
+	tb.Helper()
+	body := map[string]string{"username": username, "password": password}
+	if len(mfaCode) > 0 {
+		body["mfa_code"] = mfaCode[0]
+	}
+	res := NewClient(controlURL).Do(tb, http.MethodPost, "/auth/login", body)
+	if res.Status != http.StatusOK {
+		tb.Fatalf("login %s: %d %s", username, res.Status, res.Raw)
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	res.Decode(tb, &out)
+	return out.Token
+}
+
+// WithToken returns a client of the same API that sends token.
+func (c *Client) WithToken(token string) *Client {
+	h := c.Header.Clone()
+	h.Set("Authorization", "Bearer "+token)
+	return &Client{Base: c.Base, Header: h, HTTP: c.HTTP}
+}
+
+// StartAdmin starts an instance like Start, its bootstrap admin having
+// AdminPassword (unless cfg names one), and returns clients of the
+// orchestrator and of the control center signed in as that admin.
+func StartAdmin(tb testing.TB, cfg app.Config) (in *app.Instance, orchestrator, control *Client) {
+	tb.Helper()
+	if cfg.AdminPassword == "" {
+		cfg.AdminPassword = AdminPassword
+	}
+	in = Start(tb, cfg)
+	token := Login(tb, in.ControlURL(), "admin", cfg.AdminPassword)
+	return in, NewClient(in.OrchestratorURL()).WithToken(token), NewClient(in.ControlURL()).WithToken(token)
+}
+
+// Login signs in at the process's control center.
+func (p *Process) Login(tb testing.TB, username, password string) string {
+	tb.Helper()
+	return Login(tb, p.ControlURL, username, password)
+}
+
+// AdminClient returns a client of in's orchestrator signed in as the
+// bootstrap admin, whose password must be AdminPassword.
+func AdminClient(tb testing.TB, in *app.Instance) *Client {
+	tb.Helper()
+	return NewClient(in.OrchestratorURL()).WithToken(Login(tb, in.ControlURL(), "admin", AdminPassword))
+}

@@ -1,0 +1,193 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"provisioning/auth"
+	"provisioning/events"
+	"provisioning/handlers"
+	"provisioning/projections"
+)
+
+// IdentityConfig configures the control center: tokens, passwords and the
+// first admin.
+type IdentityConfig struct {
+	// TokenTTL is the lifetime of issued tokens; TokenIssuer their iss.
+	TokenTTL    time.Duration
+	TokenIssuer string
+	// HashConcurrency bounds password hashes running at once (0: one per
+	// CPU); each takes 19 MiB.
+	HashConcurrency int
+	// AdminPassword is the password of the admin created on a first start
+	// with no users (cmd reads it from PROVISIONING_ADMIN_PASSWORD). Empty:
+	// one is generated and printed once to BootstrapOutput.
+	AdminPassword   string
+	BootstrapOutput io.Writer
+}
+
+// DefaultIdentity is the identity configuration without flags.
+func DefaultIdentity() IdentityConfig {
+	return IdentityConfig{TokenTTL: time.Hour, TokenIssuer: "provisioning"}
+}
+
+// identity is the control center's part of an instance.
+type identity struct {
+	users       *projections.Users
+	policies    *projections.Policies
+	keys        *projections.SigningKeys
+	auditLog    *projections.AuditLog
+	iamView     *projections.Runner
+	auditView   *projections.Runner
+	revocations *auth.Revocations
+	codes       *auth.CodeGuard
+	names       *auth.Names
+	hasher      *auth.Hasher
+	tokens      *auth.Tokens
+	access      *handlers.Access
+
+	controlAddr net.Addr
+}
+
+// startIdentity sets up the identity buckets and views, creates the
+// signing key and the first admin when missing, and waits until tokens
+// can be verified and revocations are known: only then may the APIs
+// serve.
+func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps *projections.Snapshots) error {
+	id := &in.identity
+	id.users, id.policies, id.keys, id.auditLog = projections.NewUsers(), projections.NewPolicies(), projections.NewSigningKeys(), projections.NewAuditLog()
+	id.iamView = projections.NewRunner(in.store, events.IAMStream, snaps, in.log, id.users, id.policies, id.keys)
+	id.auditView = projections.NewRunner(in.store, events.AuditStream, snaps, in.log, id.auditLog)
+	for _, r := range []*projections.Runner{id.iamView, id.auditView} {
+		if in.cfg.SnapshotEvery > 0 {
+			r.SnapshotEvery = in.cfg.SnapshotEvery
+		}
+		if in.cfg.SnapshotInterval > 0 {
+			r.SnapshotInterval = in.cfg.SnapshotInterval
+		}
+	}
+	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	// Every step is idempotent (the signing key is appended with
+	// ExpectLast(0)); retry them while a cluster settles.
+	err := retry(setup, in.log, "set up identity", func(ctx context.Context) error {
+		var err error
+		if _, err = auth.EnsureSigningKey(ctx, in.store); err != nil {
+			return err
+		}
+		if id.revocations, err = auth.OpenRevocations(ctx, in.store); err != nil {
+			return err
+		}
+		if id.codes, err = auth.OpenCodeGuard(ctx, in.store); err != nil {
+			return err
+		}
+		id.names, err = auth.OpenNames(ctx, in.store)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	in.goRun("identity views", func() error { return id.iamView.Run(bg) })
+	in.goRun("audit view", func() error { return id.auditView.Run(bg) })
+	in.goRun("revocations", func() error { return id.revocations.Run(bg) })
+
+	id.hasher = auth.NewHasher(auth.DefaultArgon2, in.cfg.HashConcurrency)
+	id.tokens = &auth.Tokens{Keys: id.keys, Issuer: in.cfg.TokenIssuer, TTL: in.cfg.TokenTTL}
+	evaluator, err := auth.NewEvaluator(id.policies, in.log)
+	if err != nil {
+		return err
+	}
+	id.access = &handlers.Access{
+		Auth: &auth.Authenticator{Tokens: id.tokens, Revocations: id.revocations, Users: id.users,
+			CatchUp: func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				return id.iamView.WaitForLatest(ctx)
+			}},
+		Policies: evaluator,
+		Audit:    &handlers.Auditor{Store: in.store},
+	}
+	if err := id.iamView.WaitForLatest(setup); err != nil {
+		return fmt.Errorf("identity views: %w", err)
+	}
+	select {
+	case <-id.revocations.Ready():
+	case <-setup.Done():
+		return fmt.Errorf("revocations: not loaded in time: %w", setup.Err())
+	}
+	return in.bootstrapAdmin(setup)
+}
+
+// bootstrapAdmin creates the user admin (roles [admin]) when there are no
+// users. Two instances starting at once race on the username claim; the
+// loser finds the winner's admin and prints nothing.
+func (in *Instance) bootstrapAdmin(ctx context.Context) error {
+	id := &in.identity
+	if id.users.Count() > 0 {
+		return nil
+	}
+	password, generated := in.cfg.AdminPassword, false
+	if password == "" {
+		password, generated = rand.Text(), true
+	}
+	if err := auth.CheckPassword(password, "admin", ""); err != nil {
+		return fmt.Errorf("PROVISIONING_ADMIN_PASSWORD %w", err)
+	}
+	d := events.UserCreatedData{UserID: events.NewID(), Username: "admin", Roles: []string{auth.RoleAdmin}, Enabled: true}
+	stored, err := handlers.CreateUser(ctx, in.store, id.names, id.hasher, "system", d, password)
+	if errors.Is(err, auth.ErrTaken) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create the admin user: %w", err)
+	}
+	if err := id.iamView.WaitFor(ctx, stored.Seq); err != nil {
+		return err
+	}
+	if generated {
+		out := in.cfg.BootstrapOutput
+		if out == nil {
+			out = os.Stderr
+		}
+		fmt.Fprintf(out, "\nCreated user admin with password %s\nIt is shown only this once: log in and change it (PUT /users/%s).\n\n", password, d.UserID)
+	}
+	in.log.Info("created the admin user", "id", d.UserID, "password_from", map[bool]string{true: "generated", false: "PROVISIONING_ADMIN_PASSWORD"}[generated])
+	return nil
+}
+
+// serveControl starts the control center API.
+func (in *Instance) serveControl() error {
+	id := &in.identity
+	cc := &handlers.ControlCenter{
+		Store: in.store, Users: id.users, Policies: id.policies, Keys: id.keys, AuditLog: id.auditLog,
+		IAMView: id.iamView, AuditView: id.auditView, Access: id.access, Hasher: id.hasher, Tokens: id.tokens,
+		Codes: id.codes, Names: id.names, Log: in.log, Registry: in.registry,
+	}
+	ln, err := net.Listen("tcp", in.cfg.ControlAddr)
+	if err != nil {
+		return fmt.Errorf("control center listen %s: %w", in.cfg.ControlAddr, err)
+	}
+	id.controlAddr = ln.Addr()
+	in.control = newHTTPServer(cc.Handler())
+	in.goRun("control center api", func() error {
+		if err := in.control.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	in.log.Info("control center listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// ControlURL is the base URL of the control center API.
+func (in *Instance) ControlURL() string { return "http://" + in.identity.controlAddr.String() }
+
+// Access is the instance's access guard (for tests that build handlers).
+func (in *Instance) Access() *handlers.Access { return in.identity.access }

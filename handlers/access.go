@@ -1,0 +1,304 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"provisioning/auth"
+	"provisioning/events"
+)
+
+// Access guards both APIs: it authenticates the caller, asks the policies,
+// and audits. One Access serves both routers.
+type Access struct {
+	Auth     *auth.Authenticator
+	Policies *auth.Evaluator
+	Audit    *Auditor
+}
+
+type principalKey struct{}
+
+// PrincipalFrom returns the authenticated caller of a request that passed
+// the guard (false on open routes).
+func PrincipalFrom(ctx context.Context) (auth.Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(auth.Principal)
+	return p, ok
+}
+
+// WithPrincipal returns ctx carrying p (for handlers tested without the
+// guard, and for the guard itself).
+func WithPrincipal(ctx context.Context, p auth.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// errUnauthenticated is the one message a refused token gets; the reason
+// goes to the log only.
+const errUnauthenticated = "authentication required: send a valid token as Authorization: Bearer <token>"
+
+// Authenticate reads the bearer token of r (the Authorization header, or
+// ?token= when allowQuery) and verifies it. The WebSocket endpoint may
+// call it itself; every other route has it done by the guard.
+func (a *Access) Authenticate(r *http.Request, allowQuery bool) (auth.Principal, error) {
+	token, err := bearer(r, allowQuery)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return a.Auth.Authenticate(r.Context(), token)
+}
+
+func bearer(r *http.Request, allowQuery bool) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return "", fmt.Errorf("%w: Authorization is not a bearer token", auth.ErrInvalidToken)
+		}
+		return strings.TrimSpace(token), nil
+	}
+	if allowQuery {
+		if t := r.URL.Query().Get("token"); t != "" {
+			return t, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no token", auth.ErrInvalidToken)
+}
+
+// ClientIP is the address the request came from (the TCP peer; proxies
+// are not trusted).
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func routePath(r *http.Request) string {
+	if rctx := chi.RouteContext(r.Context()); rctx != nil && rctx.RoutePath != "" {
+		return rctx.RoutePath
+	}
+	if r.URL.RawPath != "" {
+		return r.URL.RawPath
+	}
+	return r.URL.Path
+}
+
+// guard is the access middleware of a router: it finds the route the
+// request will take, looks its protection up in the route table, and
+// lets the request through only when the route is open or the caller
+// authenticates and a policy allows. Refusals are audited; so is every
+// mutating request, before it is answered. Unknown paths and methods pass
+// to the router's 404 and 405.
+func (a *Access) guard(mux chi.Routes) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rctx := chi.NewRouteContext()
+			pattern := mux.Find(rctx, r.Method, routePath(r))
+			if pattern == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			route, ok := routes[r.Method+" "+pattern]
+			if !ok {
+				logger(r.Context()).Error("route has no access rule: refused", "method", r.Method, "route", pattern)
+				writeError(w, r, errorf(http.StatusForbidden, "%s %s has no access rule", r.Method, pattern))
+				return
+			}
+			if route.Open {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if a == nil || a.Auth == nil || a.Policies == nil {
+				writeError(w, r, errorf(http.StatusServiceUnavailable, "access control is not configured"))
+				return
+			}
+			a.protect(w, r, route, rctx.URLParam("id"), next)
+		})
+	}
+}
+
+func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id string, next http.Handler) {
+	resource := route.Kind
+	if id != "" {
+		resource += "/" + id
+	}
+	p, err := a.Authenticate(r, route.QueryToken)
+	if err != nil {
+		logger(r.Context()).Info("unauthenticated", "route", route.Audit, "reason", err)
+		rec := events.AuditRecordedData{Action: route.Audit, Resource: resource, Result: events.AuditDenied,
+			Details: map[string]any{"reason": "unauthenticated", "status": http.StatusUnauthorized}}
+		if a.record(w, r, rec) {
+			e := errorf(http.StatusUnauthorized, errUnauthenticated)
+			e.Header = http.Header{"WWW-Authenticate": {challenge(r)}}
+			writeError(w, r, e)
+		}
+		return
+	}
+	ctx := WithPrincipal(r.Context(), p)
+	r = r.WithContext(ctx)
+	in := auth.Input{
+		User:     p.Subject(),
+		Request:  auth.Request{Method: r.Method, Path: r.URL.Path, IP: ClientIP(r), Action: route.Action},
+		Resource: auth.Resource{Kind: route.Kind, ID: id},
+	}
+	if d := a.Policies.Decide(in); !d.Allowed {
+		rec := events.AuditRecordedData{UserID: p.UserID, Action: route.Audit, Resource: resource, Result: events.AuditDenied,
+			Details: map[string]any{"reason": d.Reason, "status": http.StatusForbidden}}
+		if a.record(w, r, rec) {
+			writeError(w, r, errorf(http.StatusForbidden, "permission denied: %s may not %s %s", p.Username, route.Action, resource))
+		}
+		return
+	}
+	if !Mutates(r.Method) {
+		next.ServeHTTP(w, r)
+		return
+	}
+	a.audited(w, r, p, route, resource, next)
+}
+
+// challenge is the WWW-Authenticate of a 401 (RFC 6750).
+func challenge(r *http.Request) string {
+	if r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") {
+		return `Bearer realm="provisioning", error="invalid_token"`
+	}
+	return `Bearer realm="provisioning"`
+}
+
+// audited runs a mutating request into a buffer, appends its audit record
+// (success for 2xx and 3xx, failure otherwise), and only then answers: if
+// the record cannot be written the client is told so, never a bare
+// success.
+func (a *Access) audited(w http.ResponseWriter, r *http.Request, p auth.Principal, route Route, resource string, next http.Handler) {
+	note := &auditNote{resource: resource, details: map[string]any{}}
+	buf := &bufferedResponse{header: w.Header(), status: http.StatusOK}
+	next.ServeHTTP(buf, r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, note)))
+	result := events.AuditSuccess
+	if buf.status >= 400 {
+		result = events.AuditFailure
+		note.details["error"] = errorMessage(buf.body.Bytes())
+	}
+	note.details["status"] = buf.status
+	rec := events.AuditRecordedData{UserID: p.UserID, Action: route.Audit, Resource: note.resource, Result: result, Details: note.details}
+	if err := a.Audit.Record(r, rec); err != nil {
+		logger(r.Context()).Error("audit record not written; the answer is withheld", "action", route.Audit, "status", buf.status, "err", err)
+		writeError(w, r, errorf(http.StatusServiceUnavailable,
+			"the request was processed (status %d) but its audit record could not be written; check the outcome before retrying (request id %s)",
+			buf.status, RequestID(r.Context())))
+		return
+	}
+	w.WriteHeader(buf.status)
+	_, _ = w.Write(buf.body.Bytes())
+}
+
+// record appends a refusal's audit record; when that fails it answers 503
+// itself and reports false.
+func (a *Access) record(w http.ResponseWriter, r *http.Request, rec events.AuditRecordedData) bool {
+	if a.Audit == nil {
+		return true
+	}
+	if err := a.Audit.Record(r, rec); err != nil {
+		logger(r.Context()).Error("audit record not written", "action", rec.Action, "err", err)
+		writeError(w, r, errorf(http.StatusServiceUnavailable, "the audit log is unavailable; retry shortly"))
+		return false
+	}
+	return true
+}
+
+func errorMessage(body []byte) string {
+	var env struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &env)
+	return env.Error
+}
+
+// bufferedResponse holds an answer until its audit record is written.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(status int) {
+	if !b.wrote {
+		b.status, b.wrote = status, true
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.body.Write(p)
+}
+
+type auditNoteKey struct{}
+
+// auditNote lets a handler of a mutating request say what it acted on
+// (the id of what it created) and add details to the audit record.
+type auditNote struct {
+	resource string
+	details  map[string]any
+}
+
+// noteResource sets the audit resource of r, e.g. "servers/<task id>".
+func noteResource(r *http.Request, resource string) {
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		n.resource = resource
+	}
+}
+
+// noteDetail adds a detail to the audit record of r.
+func noteDetail(r *http.Request, key string, value any) {
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		n.details[key] = value
+	}
+}
+
+// Auditor appends audit records to PROV_AUDIT.
+type Auditor struct {
+	Store *events.Store
+	// Timeout bounds one append (default 10 s). The append does not end
+	// with the request: a client that hangs up does not skip the record.
+	Timeout time.Duration
+}
+
+// Record appends one audit record about request r, adding the client's
+// address, the method and path, and the request id to its details.
+func (a *Auditor) Record(r *http.Request, rec events.AuditRecordedData) error {
+	if rec.Details == nil {
+		rec.Details = map[string]any{}
+	}
+	rec.Details["method"] = r.Method
+	rec.Details["path"] = r.URL.Path
+	rec.Details["ip"] = ClientIP(r)
+	rec.Details["request_id"] = RequestID(r.Context())
+	e, err := events.New(events.AuditRecorded, events.NewID(), rec)
+	if err != nil {
+		return err
+	}
+	e.Actor = actor(r)
+	if rec.UserID != "" {
+		e.Actor = "user:" + rec.UserID
+	}
+	e.CorrelationID = RequestID(r.Context())
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
+	defer cancel()
+	if _, err := a.Store.Append(ctx, e); err != nil {
+		return fmt.Errorf("append audit record %s: %w", rec.Action, err)
+	}
+	return nil
+}

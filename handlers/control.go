@@ -1,0 +1,110 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"provisioning/auth"
+	"provisioning/events"
+	"provisioning/projections"
+)
+
+// ControlCenter is the API on :9080: sessions, users, policies and the
+// audit log. Fill the fields, then call Handler.
+type ControlCenter struct {
+	Store    *events.Store
+	Users    *projections.Users
+	Policies *projections.Policies
+	Keys     *projections.SigningKeys
+	AuditLog *projections.AuditLog
+	// IAMView and AuditView are the runners of PROV_IAM and PROV_AUDIT.
+	IAMView   Consistency
+	AuditView Consistency
+
+	Access *Access
+	Hasher *auth.Hasher
+	Tokens *auth.Tokens
+	Codes  *auth.CodeGuard
+	Names  *auth.Names
+
+	// ReadWait bounds how long a read waits for a view to catch up.
+	ReadWait time.Duration
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+}
+
+// Handler returns the API's router: every route of the control center is
+// in this one function.
+func (c *ControlCenter) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(requestIDMiddleware(c.Log), recoverer, accessLog, newHTTPMetrics(c.Registry, "control").middleware)
+	r.Use(c.Access.guard(r))
+	r.NotFound(notFound)
+	r.MethodNotAllowed(methodNotAllowed(r))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}))
+	r.Get("/.well-known/jwks.json", c.jwks)
+	r.Group(func(r chi.Router) {
+		r.Use(versioned, limitBody)
+		r.Get("/health", c.health)
+		r.Post("/auth/login", c.login)
+		r.Post("/auth/refresh", c.refresh)
+		r.Post("/auth/logout", c.logout)
+		r.Get("/users", c.listUsers)
+		r.Post("/users", c.createUser)
+		r.Get("/users/{id}", c.getUser)
+		r.Put("/users/{id}", c.updateUser)
+		r.Delete("/users/{id}", c.deleteUser)
+		r.Post("/users/{id}/mfa", c.enrolMFA)
+		r.Post("/users/{id}/mfa/verify", c.verifyMFA)
+		r.Get("/policies", c.listPolicies)
+		r.Post("/policies", c.createPolicy)
+		r.Get("/policies/{id}", c.getPolicy)
+		r.Put("/policies/{id}", c.updatePolicy)
+		r.Delete("/policies/{id}", c.deletePolicy)
+		r.Get("/audit/logs", c.auditLogs)
+	})
+	return r
+}
+
+func (c *ControlCenter) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, "Control Center is healthy")
+}
+
+// jwks serves the public keys as a standard JWK Set (not in the envelope:
+// JWT libraries read this document as it is).
+func (c *ControlCenter) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(auth.PublicKeys(c.Keys))
+}
+
+// freshIAM waits until the identity views hold everything stored before
+// the request.
+func (c *ControlCenter) freshIAM(r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), c.readWait())
+	defer cancel()
+	return c.IAMView.WaitForLatest(ctx)
+}
+
+// seen waits until the identity views have folded seq (a write of this
+// request), so the next request on this instance sees it.
+func (c *ControlCenter) seen(r *http.Request, seq uint64) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), c.readWait())
+	defer cancel()
+	return c.IAMView.WaitFor(ctx, seq)
+}
+
+func (c *ControlCenter) readWait() time.Duration {
+	if c.ReadWait > 0 {
+		return c.ReadWait
+	}
+	return 5 * time.Second
+}

@@ -1,0 +1,110 @@
+package handlers_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"provisioning/auth"
+	"provisioning/handlers"
+)
+
+// The open routes of CONTRACT.md, plus the OpenAPI document.
+var openRoutes = []string{
+	"GET /health", "GET /state/system/health", "GET /metrics", "POST /auth/login",
+	"GET /.well-known/jwks.json", "GET /openapi.json",
+}
+
+// Every route either API serves has an access rule, and every route that
+// is not open answers 401 without a token. A route added without a rule
+// fails here.
+func TestEveryRouteIsProtected(t *testing.T) {
+	t.Parallel()
+	in := startInstance(t)
+	table := handlers.RouteTable()
+	apis := []struct {
+		name string
+		h    http.Handler
+		base string
+	}{
+		{"orchestrator", (&handlers.Orchestrator{Registry: prometheus.NewRegistry()}).Handler(), in.OrchestratorURL()},
+		{"control center", (&handlers.ControlCenter{Registry: prometheus.NewRegistry()}).Handler(), in.ControlURL()},
+	}
+	seen := 0
+	for _, api := range apis {
+		err := chi.Walk(api.h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+			seen++
+			key := method + " " + route
+			rule, ok := table[key]
+			if !ok {
+				t.Errorf("%s: %s has no access rule in handlers.routes", api.name, key)
+				return nil
+			}
+			if rule.Open != slices.Contains(openRoutes, key) {
+				t.Errorf("%s: %s open=%v, CONTRACT.md says otherwise", api.name, key, rule.Open)
+			}
+			path := strings.NewReplacer("{id}", "01ARZ3NDEKTSV4RRFFQ69G5FAV").Replace(route)
+			res := apptestClient(api.base).Do(t, method, path, nil)
+			switch {
+			case rule.Open && res.Status == http.StatusUnauthorized:
+				t.Errorf("%s: open route %s answered 401", api.name, key)
+			case !rule.Open && (res.Status != http.StatusUnauthorized || res.Header.Get("WWW-Authenticate") == "" || res.Success):
+				t.Errorf("%s: %s without a token answered %d %s, want 401 with a challenge", api.name, key, res.Status, res.Raw)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seen < 20 {
+		t.Fatalf("walked %d routes: the walk is broken", seen)
+	}
+}
+
+// The table itself names only kinds and actions policies know, and every
+// mutating route has an audit action.
+func TestRouteTableIsConsistent(t *testing.T) {
+	t.Parallel()
+	for key, r := range handlers.RouteTable() {
+		method, _, _ := strings.Cut(key, " ")
+		if r.Open {
+			continue
+		}
+		if !slices.Contains(auth.Kinds, r.Kind) || !slices.Contains(auth.Actions, r.Action) {
+			t.Errorf("%s: kind %q or action %q is unknown to policies", key, r.Kind, r.Action)
+		}
+		if r.Audit == "" || !strings.Contains(r.Audit, ".") {
+			t.Errorf("%s: audit action %q", key, r.Audit)
+		}
+		if handlers.Mutates(method) && r.Action == "read" {
+			t.Errorf("%s mutates but is mapped to read", key)
+		}
+		if !handlers.Mutates(method) && r.Action != "read" {
+			t.Errorf("%s reads but is mapped to %s", key, r.Action)
+		}
+	}
+}
+
+func TestOpenRoutesNeedNoToken(t *testing.T) {
+	t.Parallel()
+	in := startInstance(t)
+	anonOrch, anonCC := apptestClient(in.OrchestratorURL()), in.anon()
+	wantStatus(t, anonOrch.Do(t, "GET", "/health", nil), 200, "Orchestrator is healthy")
+	wantStatus(t, anonCC.Do(t, "GET", "/health", nil), 200, "Control Center is healthy")
+	metrics := anonOrch.Do(t, "GET", "/metrics", nil)
+	if metrics.Status != 200 || !strings.Contains(string(metrics.Raw), "http_requests_total") {
+		t.Fatalf("metrics: %d", metrics.Status)
+	}
+	jwks := anonCC.Do(t, "GET", "/.well-known/jwks.json", nil)
+	if jwks.Status != 200 || !strings.Contains(string(jwks.Raw), `"kty":"OKP"`) || !strings.Contains(string(jwks.Raw), `"crv":"Ed25519"`) {
+		t.Fatalf("jwks: %d %s", jwks.Status, jwks.Raw)
+	}
+	// Unknown routes and methods still answer 404 and 405 in the envelope.
+	wantStatus(t, anonOrch.Do(t, "GET", "/no/such/route", nil), 404, "no route")
+	wantStatus(t, anonCC.Do(t, "PATCH", "/users", nil), 405, "not allowed")
+}

@@ -1,0 +1,185 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"provisioning/events"
+)
+
+// Policy is one access policy as folded from PROV_IAM. Seq is the stream
+// sequence of its last change: a compiled form cached under (ID, Seq) is
+// valid until the policy changes.
+type Policy struct {
+	ID          string              `json:"id"`
+	Name        string              `json:"name"`
+	Version     string              `json:"version"`
+	Description string              `json:"description,omitempty"`
+	Rules       []events.PolicyRule `json:"rules"`
+	Enabled     bool                `json:"enabled"`
+	CreatedAt   time.Time           `json:"created_at"`
+	UpdatedAt   time.Time           `json:"updated_at"`
+	Seq         uint64              `json:"-"`
+}
+
+// Policies is the policy view. Generation changes whenever a policy does,
+// so an evaluator can tell cheaply whether its compiled set is current.
+// It is safe for concurrent readers; only its runner applies events.
+type Policies struct {
+	mu         sync.RWMutex
+	byID       map[string]*Policy
+	order      []*Policy
+	generation uint64
+}
+
+// NewPolicies returns an empty policy view.
+func NewPolicies() *Policies {
+	p := &Policies{}
+	p.Reset()
+	return p
+}
+
+// Name implements Projection.
+func (p *Policies) Name() string { return "policies" }
+
+// Reset implements Projection.
+func (p *Policies) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.byID = map[string]*Policy{}
+	p.order = nil
+	p.generation++
+}
+
+// Apply implements Projection.
+func (p *Policies) Apply(env events.Envelope) error {
+	if env.Aggregate != events.AggPolicy {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch env.Type {
+	case events.PolicyCreated, events.PolicyUpdated:
+		var d events.PolicyCreatedData
+		if err := env.Decode(&d); err != nil {
+			return err
+		}
+		pol, exists := p.byID[env.AggregateID]
+		switch {
+		case env.Type == events.PolicyCreated && exists:
+			return fmt.Errorf("policy %s created twice (seq %d)", env.AggregateID, env.Seq)
+		case env.Type == events.PolicyUpdated && !exists:
+			return fmt.Errorf("update of unknown policy %s (seq %d)", env.AggregateID, env.Seq)
+		case !exists:
+			pol = &Policy{ID: env.AggregateID, CreatedAt: env.Time}
+			p.byID[pol.ID] = pol
+			p.order = append(p.order, pol)
+		}
+		// Replace, never modify: readers may hold the old slice.
+		pol.Name, pol.Version, pol.Description, pol.Enabled = d.Name, d.Version, d.Description, d.Enabled
+		pol.Rules = slices.Clone(d.Rules)
+		pol.UpdatedAt, pol.Seq = env.Time, env.Seq
+	case events.PolicyDeleted:
+		pol, ok := p.byID[env.AggregateID]
+		if !ok {
+			return fmt.Errorf("delete of unknown policy %s (seq %d)", env.AggregateID, env.Seq)
+		}
+		delete(p.byID, pol.ID)
+		p.order = slices.DeleteFunc(p.order, func(x *Policy) bool { return x == pol })
+	default:
+		return nil
+	}
+	p.generation++
+	return nil
+}
+
+func copyPolicy(pol *Policy) Policy {
+	c := *pol
+	c.Rules = make([]events.PolicyRule, len(pol.Rules))
+	for i, r := range pol.Rules {
+		r.Action = slices.Clone(r.Action)
+		c.Rules[i] = r
+	}
+	return c
+}
+
+// Get returns a copy of one policy.
+func (p *Policies) Get(id string) (Policy, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	pol, ok := p.byID[id]
+	if !ok {
+		return Policy{}, false
+	}
+	return copyPolicy(pol), true
+}
+
+// List returns one page of policies in creation order and the total.
+func (p *Policies) List(offset, limit int) ([]Policy, int) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var page []Policy
+	for i := offset; i < len(p.order) && len(page) < limit; i++ {
+		page = append(page, copyPolicy(p.order[i]))
+	}
+	return page, len(p.order)
+}
+
+// All returns every policy in creation order and the generation they
+// belong to.
+func (p *Policies) All() ([]Policy, uint64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	out := make([]Policy, len(p.order))
+	for i, pol := range p.order {
+		out[i] = copyPolicy(pol)
+	}
+	return out, p.generation
+}
+
+// Generation changes whenever any policy does.
+func (p *Policies) Generation() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.generation
+}
+
+type policiesSnapshot struct {
+	Version  int
+	Policies []*Policy
+}
+
+const policiesSnapshotVersion = 1
+
+// Snapshot implements Projection.
+func (p *Policies) Snapshot() ([]byte, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(policiesSnapshot{Version: policiesSnapshotVersion, Policies: p.order})
+	return buf.Bytes(), err
+}
+
+// Restore implements Projection.
+func (p *Policies) Restore(data []byte) error {
+	var s policiesSnapshot
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+		return fmt.Errorf("decode policies snapshot: %w", err)
+	}
+	if s.Version != policiesSnapshotVersion {
+		return fmt.Errorf("policies snapshot version %d, want %d", s.Version, policiesSnapshotVersion)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.byID = map[string]*Policy{}
+	p.order = s.Policies
+	for _, pol := range s.Policies {
+		p.byID[pol.ID] = pol
+	}
+	p.generation++
+	return nil
+}

@@ -1,0 +1,318 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"provisioning/events"
+)
+
+// User is one user as folded from PROV_IAM. It holds the password hash and
+// the TOTP secrets: handlers must never encode it as is.
+type User struct {
+	ID        string
+	Username  string
+	Email     string
+	Roles     []string
+	Enabled   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	LastLogin *time.Time
+
+	PasswordHash string
+	// MFASecret is the confirmed TOTP secret (MFAEnabled), MFAPending one
+	// enrolled but not verified yet.
+	MFASecret  string
+	MFAPending string
+	MFAEnabled bool
+	// TokensValidAfter: tokens issued at or before this instant (second
+	// precision, as JWT iat) are refused. Set by a password change or a
+	// disable.
+	TokensValidAfter time.Time
+}
+
+// Users is the user view, with lookups by id, username and email (both
+// case-insensitive). It is safe for concurrent readers; only its runner
+// applies events.
+type Users struct {
+	mu         sync.RWMutex
+	byID       map[string]*User
+	byUsername map[string]*User
+	byEmail    map[string]*User
+	order      []*User // by creation
+}
+
+// NewUsers returns an empty user view.
+func NewUsers() *Users {
+	u := &Users{}
+	u.Reset()
+	return u
+}
+
+// Name implements Projection.
+func (u *Users) Name() string { return "users" }
+
+// Reset implements Projection.
+func (u *Users) Reset() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.byID = map[string]*User{}
+	u.byUsername = map[string]*User{}
+	u.byEmail = map[string]*User{}
+	u.order = nil
+}
+
+// NameKey is how usernames and emails are compared: case-insensitive.
+func NameKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Apply implements Projection.
+func (u *Users) Apply(env events.Envelope) error {
+	if env.Aggregate != events.AggUser {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if env.Type == events.UserCreated {
+		return u.create(env)
+	}
+	user, ok := u.byID[env.AggregateID]
+	if !ok && env.Type == events.UserLoggedIn {
+		return nil // the user was deleted while logging in
+	}
+	if !ok {
+		return fmt.Errorf("%s for unknown user %s (seq %d)", env.Type, env.AggregateID, env.Seq)
+	}
+	switch env.Type {
+	case events.UserUpdated:
+		var d events.UserUpdatedData
+		if err := env.Decode(&d); err != nil {
+			return err
+		}
+		if u.byEmail[NameKey(user.Email)] == user {
+			delete(u.byEmail, NameKey(user.Email))
+		}
+		user.Email, user.Enabled = d.Email, d.Enabled
+		user.Roles = append([]string{}, d.Roles...) // replaced, never modified: Access shares it
+		if user.Email != "" {
+			u.byEmail[NameKey(user.Email)] = user
+		}
+		if d.PasswordHash != "" {
+			user.PasswordHash = d.PasswordHash
+		}
+		if d.InvalidateTokens {
+			user.TokensValidAfter = env.Time
+		}
+	case events.UserMFAEnrolled:
+		var d events.UserMFAEnrolledData
+		if err := env.Decode(&d); err != nil {
+			return err
+		}
+		user.MFAPending = d.Secret
+	case events.UserMFAEnabled:
+		if user.MFAPending == "" {
+			return fmt.Errorf("user %s: MFA enabled without an enrolled secret (seq %d)", user.ID, env.Seq)
+		}
+		user.MFASecret, user.MFAPending, user.MFAEnabled = user.MFAPending, "", true
+	case events.UserLoggedIn:
+		t := env.Time
+		user.LastLogin = &t
+		return nil // a login is not an update of the user
+	case events.UserDeleted:
+		u.remove(user)
+		return nil
+	default:
+		return nil
+	}
+	user.UpdatedAt = env.Time
+	return nil
+}
+
+func (u *Users) create(env events.Envelope) error {
+	if _, dup := u.byID[env.AggregateID]; dup {
+		return fmt.Errorf("user %s created twice (seq %d)", env.AggregateID, env.Seq)
+	}
+	var d events.UserCreatedData
+	if err := env.Decode(&d); err != nil {
+		return err
+	}
+	user := &User{
+		ID: env.AggregateID, Username: d.Username, Email: d.Email, Roles: slices.Clone(d.Roles),
+		Enabled: d.Enabled, CreatedAt: env.Time, UpdatedAt: env.Time, PasswordHash: d.PasswordHash,
+	}
+	if user.Roles == nil {
+		user.Roles = []string{}
+	}
+	u.index(user)
+	u.order = append(u.order, user)
+	return nil
+}
+
+func (u *Users) index(user *User) {
+	u.byID[user.ID] = user
+	u.byUsername[NameKey(user.Username)] = user
+	if user.Email != "" {
+		u.byEmail[NameKey(user.Email)] = user
+	}
+}
+
+func (u *Users) remove(user *User) {
+	delete(u.byID, user.ID)
+	delete(u.byUsername, NameKey(user.Username))
+	if u.byEmail[NameKey(user.Email)] == user {
+		delete(u.byEmail, NameKey(user.Email))
+	}
+	u.order = slices.DeleteFunc(u.order, func(x *User) bool { return x == user })
+}
+
+func copyUser(user *User) User {
+	c := *user
+	c.Roles = slices.Clone(user.Roles)
+	if user.LastLogin != nil {
+		t := *user.LastLogin
+		c.LastLogin = &t
+	}
+	return c
+}
+
+// Get returns a copy of one user.
+func (u *Users) Get(id string) (User, bool) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	user, ok := u.byID[id]
+	if !ok {
+		return User{}, false
+	}
+	return copyUser(user), true
+}
+
+// ByUsername returns a copy of the user with this username, compared
+// case-insensitively.
+func (u *Users) ByUsername(name string) (User, bool) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	user, ok := u.byUsername[NameKey(name)]
+	if !ok {
+		return User{}, false
+	}
+	return copyUser(user), true
+}
+
+// ByEmail returns a copy of the user with this email, compared
+// case-insensitively.
+func (u *Users) ByEmail(email string) (User, bool) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	user, ok := u.byEmail[NameKey(email)]
+	if !ok {
+		return User{}, false
+	}
+	return copyUser(user), true
+}
+
+// Access is what a request needs to know about its caller's account,
+// read without copying the whole user: whether it exists and is enabled,
+// its roles (shared, never modify them), and since when its tokens count.
+type Access struct {
+	Username         string
+	Roles            []string
+	Enabled          bool
+	TokensValidAfter time.Time
+}
+
+// Access returns the account state of user id. The roles slice is the
+// view's own and is replaced, never modified, by later events.
+func (u *Users) Access(id string) (Access, bool) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	user, ok := u.byID[id]
+	if !ok {
+		return Access{}, false
+	}
+	return Access{Username: user.Username, Roles: user.Roles, Enabled: user.Enabled, TokensValidAfter: user.TokensValidAfter}, true
+}
+
+// UserFilter narrows List: Role keeps users having it; Enabled, when set,
+// keeps users in that state.
+type UserFilter struct {
+	Role    string
+	Enabled *bool
+}
+
+func (f UserFilter) match(user *User) bool {
+	if f.Role != "" && !slices.Contains(user.Roles, f.Role) {
+		return false
+	}
+	return f.Enabled == nil || user.Enabled == *f.Enabled
+}
+
+// List returns one page of users in creation order and how many match.
+func (u *Users) List(f UserFilter, offset, limit int) ([]User, int) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	page := make([]User, 0, min(limit, len(u.order)))
+	matched := 0
+	for _, user := range u.order {
+		if !f.match(user) {
+			continue
+		}
+		if matched >= offset && len(page) < limit {
+			page = append(page, copyUser(user))
+		}
+		matched++
+	}
+	return page, matched
+}
+
+// Count is the number of users.
+func (u *Users) Count() int {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	return len(u.order)
+}
+
+// usersSnapshot is the encoded view; bump usersSnapshotVersion when User
+// changes shape.
+type usersSnapshot struct {
+	Version int
+	Users   []*User
+}
+
+const usersSnapshotVersion = 1
+
+// Snapshot implements Projection.
+func (u *Users) Snapshot() ([]byte, error) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(usersSnapshot{Version: usersSnapshotVersion, Users: u.order})
+	return buf.Bytes(), err
+}
+
+// Restore implements Projection.
+func (u *Users) Restore(data []byte) error {
+	var s usersSnapshot
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+		return fmt.Errorf("decode users snapshot: %w", err)
+	}
+	if s.Version != usersSnapshotVersion {
+		return fmt.Errorf("users snapshot version %d, want %d", s.Version, usersSnapshotVersion)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.byID = map[string]*User{}
+	u.byUsername = map[string]*User{}
+	u.byEmail = map[string]*User{}
+	u.order = s.Users
+	for _, user := range s.Users {
+		if user.Roles == nil {
+			user.Roles = []string{}
+		}
+		u.index(user)
+	}
+	return nil
+}
