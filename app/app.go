@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"provisioning/executors"
 	"provisioning/handlers"
 	"provisioning/projections"
+	"provisioning/ratelimit"
 )
 
 // Config is everything an instance needs. DefaultConfig fills it.
@@ -54,6 +56,10 @@ type Config struct {
 	SnapshotInterval              time.Duration
 	// IdempotencyWindow is how long an Idempotency-Key's answer is kept.
 	IdempotencyWindow time.Duration
+	// RateLimits are enforced on both APIs, counted in JetStream so they
+	// hold across instances; TrustedProxies may set X-Forwarded-For.
+	RateLimits     handlers.RateLimits
+	TrustedProxies []netip.Prefix
 
 	IdentityConfig
 }
@@ -83,6 +89,7 @@ func DefaultConfig() Config {
 		SnapshotEvery:     1_000_000,
 		SnapshotInterval:  time.Minute,
 		IdempotencyWindow: 24 * time.Hour,
+		RateLimits:        handlers.DefaultRateLimits(),
 		IdentityConfig:    DefaultIdentity(),
 	}
 }
@@ -101,6 +108,7 @@ type Instance struct {
 	pool  *executors.Pool
 
 	idempotency *handlers.Idempotency
+	counters    *ratelimit.Store
 
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
@@ -195,7 +203,11 @@ func (in *Instance) provision(ctx context.Context) (*projections.Snapshots, erro
 	if err != nil {
 		return nil, err
 	}
-	in.idempotency = &handlers.Idempotency{KV: idem}
+	in.idempotency = &handlers.Idempotency{KV: idem, Scope: handlers.Actor}
+	maxWindow := max(in.cfg.RateLimits.Auth.Window, in.cfg.RateLimits.General.Window, in.cfg.RateLimits.Batch.Window)
+	if in.counters, err = ratelimit.Open(ctx, in.store, maxWindow); err != nil {
+		return nil, err
+	}
 	return snaps, nil
 }
 
@@ -303,6 +315,15 @@ func (in *Instance) Errors() <-chan error { return in.errs }
 
 // OrchestratorURL is the base URL of the orchestrator API.
 func (in *Instance) OrchestratorURL() string { return "http://" + in.orchestratorAddr.String() }
+
+// NATSURL is the embedded NATS server's client URL ("" without a
+// listener or with --nats-url).
+func (in *Instance) NATSURL() string {
+	if in.nats == nil {
+		return ""
+	}
+	return in.nats.ClientURL()
+}
 
 // Store is the instance's event store.
 func (in *Instance) Store() *events.Store { return in.store }

@@ -111,8 +111,10 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 				defer cancel()
 				return id.iamView.WaitForLatest(ctx)
 			}},
-		Policies: evaluator,
-		Audit:    &handlers.Auditor{Store: in.store},
+		Policies:       evaluator,
+		Audit:          &handlers.Auditor{Store: in.store},
+		Limits:         handlers.NewLimiters(in.cfg.RateLimits, in.counters, in.registry),
+		TrustedProxies: in.cfg.TrustedProxies,
 	}
 	if err := id.iamView.WaitForLatest(setup); err != nil {
 		return fmt.Errorf("identity views: %w", err)

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"provisioning/auth"
 	"provisioning/events"
@@ -22,6 +24,11 @@ type Access struct {
 	Auth     *auth.Authenticator
 	Policies *auth.Evaluator
 	Audit    *Auditor
+	// Limits rate-limits requests (nil: no limits).
+	Limits *Limiters
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// when they are the TCP peer; any other peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 type principalKey struct{}
@@ -71,14 +78,31 @@ func bearer(r *http.Request, allowQuery bool) (string, error) {
 	return "", fmt.Errorf("%w: no token", auth.ErrInvalidToken)
 }
 
-// ClientIP is the address the request came from (the TCP peer; proxies
-// are not trusted).
+// ClientIP is the address the request came from: the TCP peer, or, when
+// the peer is a trusted proxy, the nearest untrusted address of
+// X-Forwarded-For (resolved once by the guard).
 func ClientIP(r *http.Request) string {
+	if ip := middleware.GetClientIP(r.Context()); ip != "" {
+		return ip
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// clientIPs resolves the client address of every request before anything
+// else looks at it.
+func (a *Access) clientIPs(next http.Handler) http.Handler {
+	if a == nil || len(a.TrustedProxies) == 0 {
+		return middleware.ClientIPFromRemoteAddr(next)
+	}
+	prefixes := make([]string, len(a.TrustedProxies))
+	for i, p := range a.TrustedProxies {
+		prefixes[i] = p.String()
+	}
+	return middleware.ClientIPFromXFF(prefixes...)(next)
 }
 
 func routePath(r *http.Request) string {
@@ -99,7 +123,7 @@ func routePath(r *http.Request) string {
 // to the router's 404 and 405.
 func (a *Access) guard(mux chi.Routes) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return a.clientIPs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rctx := chi.NewRouteContext()
 			pattern := mux.Find(rctx, r.Method, routePath(r))
 			if pattern == "" {
@@ -113,6 +137,9 @@ func (a *Access) guard(mux chi.Routes) func(http.Handler) http.Handler {
 				return
 			}
 			if route.Open {
+				if route.Limit != "" && a.limits().limited(w, r, route.Limit, ClientIP(r)) {
+					return
+				}
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -121,8 +148,15 @@ func (a *Access) guard(mux chi.Routes) func(http.Handler) http.Handler {
 				return
 			}
 			a.protect(w, r, route, rctx.URLParam("id"), next)
-		})
+		}))
 	}
+}
+
+func (a *Access) limits() *Limiters {
+	if a == nil {
+		return nil
+	}
+	return a.Limits
 }
 
 func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id string, next http.Handler) {
@@ -132,6 +166,10 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 	}
 	p, err := a.Authenticate(r, route.QueryToken)
 	if err != nil {
+		// Guessing tokens counts as authenticating.
+		if a.Limits.limited(w, r, "auth", ClientIP(r)) {
+			return
+		}
 		logger(r.Context()).Info("unauthenticated", "route", route.Audit, "reason", err)
 		rec := events.AuditRecordedData{Action: route.Audit, Resource: resource, Result: events.AuditDenied,
 			Details: map[string]any{"reason": "unauthenticated", "status": http.StatusUnauthorized}}
@@ -140,6 +178,12 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 			e.Header = http.Header{"WWW-Authenticate": {challenge(r)}}
 			writeError(w, r, e)
 		}
+		return
+	}
+	if route.Limit != "" && a.Limits.limited(w, r, route.Limit, limitKey(route.Limit, r, p)) {
+		return
+	}
+	if a.Limits.limited(w, r, "general", p.UserID) {
 		return
 	}
 	ctx := WithPrincipal(r.Context(), p)
@@ -162,6 +206,15 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 		return
 	}
 	a.audited(w, r, p, route, resource, next)
+}
+
+// limitKey is who a limit counts: the client IP for authentication, the
+// user otherwise.
+func limitKey(limit string, r *http.Request, p auth.Principal) string {
+	if limit == "auth" {
+		return ClientIP(r)
+	}
+	return p.UserID
 }
 
 // challenge is the WWW-Authenticate of a 401 (RFC 6750).

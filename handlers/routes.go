@@ -16,6 +16,9 @@ type Route struct {
 	// Authorization header (the WebSocket, which browsers cannot give
 	// headers).
 	QueryToken bool
+	// Limit names a rate limit of its own, on top of the general one:
+	// "auth" (per client IP) or "batch" (per user).
+	Limit string
 }
 
 // Mutates reports whether a request with this method changes something
@@ -41,7 +44,7 @@ var routes = map[string]Route{
 	"GET /metrics":               open(""),
 	"GET /openapi.json":          open(""),
 	"GET /state/system/health":   open(""),
-	"POST /auth/login":           open("auth.login"), // the handler audits success and failure itself
+	"POST /auth/login":           {Open: true, Audit: "auth.login", Limit: "auth"}, // the handler audits success and failure itself
 	"GET /.well-known/jwks.json": open(""),
 
 	// Orchestrator: tasks and workflows.
@@ -53,7 +56,7 @@ var routes = map[string]Route{
 	"POST /workflows/cluster/create":  rule("clusters", "create", "cluster.create"),
 
 	// Orchestrator: batches.
-	"POST /batch/execute":                rule("batches", "create", "batch.execute"),
+	"POST /batch/execute":                {Kind: "batches", Action: "create", Audit: "batch.execute", Limit: "batch"},
 	"GET /batch/operations":              rule("batches", "read", "batch.read"),
 	"GET /batch/operations/{id}":         rule("batches", "read", "batch.read"),
 	"POST /batch/operations/{id}/cancel": rule("batches", "cancel", "batch.cancel"),
@@ -83,7 +86,7 @@ var routes = map[string]Route{
 	"POST /webhooks/deliveries/{id}/retry": rule("webhooks", "retry", "webhook.retry"),
 
 	// Control center: sessions.
-	"POST /auth/refresh": rule("auth", "refresh", "auth.refresh"),
+	"POST /auth/refresh": {Kind: "auth", Action: "refresh", Audit: "auth.refresh", Limit: "auth"},
 	"POST /auth/logout":  rule("auth", "logout", "auth.logout"),
 
 	// Control center: users.

@@ -62,7 +62,11 @@ func stamp(r *http.Request, e *events.Envelope) {
 
 // actor names the caller in events and audit records: "user:<id>" once
 // the guard has authenticated it, "anonymous" on open routes.
-func actor(r *http.Request) string {
+func actor(r *http.Request) string { return Actor(r) }
+
+// Actor names the authenticated caller of r ("user:<id>"), or
+// "anonymous" on open routes.
+func Actor(r *http.Request) string {
 	if p, ok := PrincipalFrom(r.Context()); ok {
 		return p.Identity()
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-chi/httprate"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -60,7 +61,7 @@ func Open(ctx context.Context, store *events.Store, maxWindow time.Duration) (*S
 }
 
 // Counter returns the counter of one limiter (auth, general, batch).
-func (s *Store) Counter(limiter string) *Counter {
+func (s *Store) Counter(limiter string) httprate.LimitCounter {
 	return &Counter{store: s, limiter: limiter, ended: map[string]int{}}
 }
 

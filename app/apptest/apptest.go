@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"provisioning/app"
+	"provisioning/handlers"
 	"provisioning/executors/simulator"
 )
 
@@ -48,6 +49,12 @@ func Config(tb testing.TB) app.Config {
 	cfg.KillGrace = 2 * time.Second
 	cfg.ShutdownGrace = 5 * time.Second
 	cfg.AdminPassword = AdminPassword
+	// Tests poll; the limits of the reference are tested on their own.
+	cfg.RateLimits = handlers.RateLimits{
+		Auth:    handlers.Limit{Requests: 10_000, Window: time.Minute},
+		General: handlers.Limit{Requests: 1_000_000, Window: time.Minute},
+		Batch:   handlers.Limit{Requests: 10_000, Window: time.Minute},
+	}
 	return cfg
 }
 

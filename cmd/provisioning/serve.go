@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
 	"provisioning/app"
 	"provisioning/config"
+	"provisioning/handlers"
 )
 
 // serveFlags declares the flags of `serve` onto cfg.
@@ -43,6 +45,27 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.DurationVar(&cfg.TokenTTL, "token-ttl", cfg.TokenTTL, "lifetime of the tokens the control center issues")
 	fs.StringVar(&cfg.TokenIssuer, "token-issuer", cfg.TokenIssuer, "iss of issued tokens; only tokens of this issuer are accepted")
 	fs.IntVar(&cfg.HashConcurrency, "password-hash-concurrency", 0, "password hashes run at once, 19 MiB each (0: one per CPU)")
+	fs.Func("rate-limit-auth", "authentication requests per client IP, as requests/window (default 5/1m; 0: off)", limitFlag(&cfg.RateLimits.Auth))
+	fs.Func("rate-limit-general", "requests per user (default 100/1m; 0: off)", limitFlag(&cfg.RateLimits.General))
+	fs.Func("rate-limit-batch", "batch submissions per user (default 10/1m; 0: off)", limitFlag(&cfg.RateLimits.Batch))
+	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed", func(v string) error {
+		cfg.TrustedProxies = nil
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				addr, aerr := netip.ParseAddr(part)
+				if aerr != nil {
+					return fmt.Errorf("%q is not a CIDR or an address", part)
+				}
+				p = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
+		}
+		return nil
+	})
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "text or json")
 }
@@ -50,6 +73,17 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 // adminPasswordEnv holds the password of the admin created on a first
 // start with no users.
 const adminPasswordEnv = "PROVISIONING_ADMIN_PASSWORD"
+
+func limitFlag(l *handlers.Limit) func(string) error {
+	return func(v string) error {
+		parsed, err := handlers.ParseLimit(v)
+		if err != nil {
+			return err
+		}
+		*l = parsed
+		return nil
+	}
+}
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	cfg, log, err := parseServe(args, getenv, stderr)

@@ -1,0 +1,126 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"provisioning/app"
+	"provisioning/app/apptest"
+	"provisioning/handlers"
+)
+
+func limitedConfig(t *testing.T) app.Config {
+	cfg := apptest.Config(t)
+	cfg.RateLimits = handlers.RateLimits{
+		Auth:    handlers.Limit{Requests: 5, Window: time.Minute},
+		General: handlers.Limit{Requests: 10, Window: time.Minute},
+		Batch:   handlers.Limit{Requests: 2, Window: time.Minute},
+	}
+	// Tests stand behind a "proxy" on loopback to pose as many clients.
+	cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	return cfg
+}
+
+func login(t *testing.T, c *apptest.Client, from string) apptest.Response {
+	t.Helper()
+	return c.Do(t, "POST", "/auth/login", map[string]string{"username": "admin", "password": "wrong-password-123"}, "X-Forwarded-For", from)
+}
+
+func TestSixthLoginFromOneIPIsRefused(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t, limitedConfig(t))
+	cc := apptest.NewClient(in.ControlURL())
+	for i := 1; i <= 5; i++ {
+		res := login(t, cc, "203.0.113.7")
+		if res.Status != 401 || res.Header.Get("X-RateLimit-Limit") != "5" || res.Header.Get("X-RateLimit-Remaining") != strconv.Itoa(5-i) || res.Header.Get("X-RateLimit-Reset") == "" {
+			t.Fatalf("login %d: %d %v", i, res.Status, res.Header)
+		}
+	}
+	res := login(t, cc, "203.0.113.7")
+	if res.Status != 429 || res.Success || !strings.Contains(res.Error, "rate limit") {
+		t.Fatalf("6th login: %d %s", res.Status, res.Raw)
+	}
+	if res.Header.Get("Retry-After") == "" || res.Header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("6th login headers %v", res.Header)
+	}
+	if other := login(t, cc, "203.0.113.8"); other.Status != 401 {
+		t.Fatalf("another IP was limited too: %d", other.Status)
+	}
+	// Only trusted proxies may name the client: an untrusted peer's
+	// X-Forwarded-For is ignored (here: the peer itself is the client).
+	untrusted := apptest.Config(t)
+	untrusted.RateLimits.Auth = handlers.Limit{Requests: 2, Window: time.Minute}
+	in2 := apptest.Start(t, untrusted)
+	c2 := apptest.NewClient(in2.ControlURL())
+	for i, ip := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
+		res := login(t, c2, ip)
+		if want := map[bool]int{true: 429, false: 401}[i == 2]; res.Status != want {
+			t.Fatalf("spoofed login %d: %d, want %d (X-Forwarded-For must not pick the bucket)", i+1, res.Status, want)
+		}
+	}
+}
+
+func TestOneUsersFloodDoesNotLimitAnother(t *testing.T) {
+	t.Parallel()
+	cfg := limitedConfig(t)
+	in, admin, control := apptest.StartAdmin(t, cfg)
+	res := control.Do(t, "POST", "/users", map[string]any{"username": "bob", "email": "bob@example.com",
+		"password": "bob-password-123", "roles": []string{"viewer"}, "enabled": true})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create bob: %d %s", res.Status, res.Raw)
+	}
+	bob := apptest.NewClient(in.OrchestratorURL()).WithToken(apptest.Login(t, in.ControlURL(), "bob", "bob-password-123"))
+	limited := false
+	for i := 0; i < 12 && !limited; i++ {
+		limited = admin.Do(t, "GET", "/tasks", nil).Status == 429
+	}
+	if !limited {
+		t.Fatal("admin was never limited at 10 requests a minute")
+	}
+	if res := bob.Do(t, "GET", "/tasks", nil); res.Status != 200 || res.Header.Get("X-RateLimit-Limit") != "10" {
+		t.Fatalf("bob: %d %v", res.Status, res.Header)
+	}
+}
+
+func TestTwoInstancesShareTheCount(t *testing.T) {
+	t.Parallel()
+	cfgA := limitedConfig(t)
+	cfgA.NATSListen = "127.0.0.1:0"
+	a := apptest.Start(t, cfgA)
+	cfgB := limitedConfig(t)
+	cfgB.NATSURL = a.NATSURL()
+	b := apptest.Start(t, cfgB)
+	ca, cb := apptest.NewClient(a.ControlURL()), apptest.NewClient(b.ControlURL())
+	for i := 0; i < 5; i++ {
+		c := ca
+		if i%2 == 1 {
+			c = cb
+		}
+		if res := login(t, c, "192.0.2.10"); res.Status != 401 {
+			t.Fatalf("login %d: %d", i+1, res.Status)
+		}
+	}
+	for _, c := range []*apptest.Client{ca, cb} {
+		if res := login(t, c, "192.0.2.10"); res.Status != 429 {
+			t.Fatalf("the 6th login across two instances: %d, want 429", res.Status)
+		}
+	}
+}
+
+func TestGuessingTokensIsLimitedLikeLogins(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t, limitedConfig(t))
+	c := apptest.NewClient(in.OrchestratorURL()).WithToken("not-a-token")
+	for i := 1; i <= 5; i++ {
+		if res := c.Do(t, "GET", "/tasks", nil, "X-Forwarded-For", "203.0.113.99"); res.Status != 401 {
+			t.Fatalf("guess %d: %d", i, res.Status)
+		}
+	}
+	if res := c.Do(t, "GET", "/tasks", nil, "X-Forwarded-For", "203.0.113.99"); res.Status != 429 {
+		t.Fatalf("6th guess: %d, want 429", res.Status)
+	}
+}
