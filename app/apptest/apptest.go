@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"provisioning/app"
-	"provisioning/handlers"
 	"provisioning/executors/simulator"
+	"provisioning/handlers"
 )
 
 // SimulatorMain runs the simulator and exits when the test binary was
