@@ -28,6 +28,7 @@ import (
 	"provisioning/events"
 	"provisioning/executors"
 	"provisioning/handlers"
+	"provisioning/hub"
 	"provisioning/projections"
 	"provisioning/ratelimit"
 )
@@ -60,6 +61,13 @@ type Config struct {
 	// hold across instances; TrustedProxies may set X-Forwarded-For.
 	RateLimits     handlers.RateLimits
 	TrustedProxies []netip.Prefix
+	// WSAllowedOrigins are origin host patterns browsers may open the
+	// WebSocket from besides this server's own; WSPing its keep-alive.
+	WSAllowedOrigins []string
+	WSPing           time.Duration
+	// WSQueue bounds the events waiting for one WebSocket client; a
+	// client that lets it fill is disconnected.
+	WSQueue int
 
 	IdentityConfig
 }
@@ -109,6 +117,7 @@ type Instance struct {
 
 	idempotency *handlers.Idempotency
 	counters    *ratelimit.Store
+	hub         *hub.Hub
 
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
@@ -174,6 +183,11 @@ func (in *Instance) start(ctx context.Context) error {
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancelBG
 	in.goRun("projections", func() error { return in.view.Run(bg) })
+	in.hub = hub.New(store, in.log, 10_000, in.registry)
+	if in.cfg.WSQueue > 0 {
+		in.hub.QueueSize = in.cfg.WSQueue
+	}
+	in.goRun("event hub", func() error { return in.hub.Run(bg) })
 	jobs, stopJobs := context.WithCancel(bg)
 	in.stopJob = stopJobs
 	in.execDone = make(chan struct{})
@@ -267,6 +281,7 @@ func (in *Instance) serve() error {
 	orch := &handlers.Orchestrator{
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
 		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
+		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
 		Access: in.identity.access,
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
@@ -292,6 +307,7 @@ func newHTTPServer(h http.Handler) *http.Server {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		ConnContext:       handlers.WithConn,
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"provisioning/events"
+	"provisioning/hub"
 	"provisioning/projections"
 )
 
@@ -39,6 +40,12 @@ type Orchestrator struct {
 	Registry   *prometheus.Registry
 	// Idempotency replays answers of POSTs with an Idempotency-Key.
 	Idempotency *Idempotency
+	// Hub streams events to WebSocket clients; WSOrigins are the origin
+	// hosts (beyond this server's own) browsers may connect from; WSPing
+	// is the keep-alive interval.
+	Hub       *hub.Hub
+	WSOrigins []string
+	WSPing    time.Duration
 
 	// Access authenticates, authorizes and audits every route but the
 	// open ones; nil refuses them all.
@@ -63,6 +70,7 @@ func (o *Orchestrator) Handler() http.Handler {
 		r.Post("/workflows/servers/create", submit[serversRequest](o))
 		r.Post("/workflows/taskserv/create", submit[taskservRequest](o))
 		r.Post("/workflows/cluster/create", submit[clusterRequest](o))
+		r.Get("/ws", o.websocket)
 	})
 	return r
 }

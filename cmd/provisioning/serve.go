@@ -66,6 +66,17 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 		}
 		return nil
 	})
+	fs.Func("ws-allowed-origins", "comma-separated origin hosts (patterns like *.example.com) browsers may open /ws from, besides this server", func(v string) error {
+		cfg.WSAllowedOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				cfg.WSAllowedOrigins = append(cfg.WSAllowedOrigins, o)
+			}
+		}
+		return nil
+	})
+	fs.DurationVar(&cfg.WSPing, "ws-ping", 30*time.Second, "WebSocket keep-alive ping interval")
+	fs.IntVar(&cfg.WSQueue, "ws-queue", 1024, "events that may wait for one WebSocket client before it is disconnected as too slow")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "text or json")
 }

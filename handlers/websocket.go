@@ -1,0 +1,183 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"provisioning/events"
+	"provisioning/hub"
+)
+
+// WebSocket settings.
+const (
+	wsReadLimit    = 4 << 10 // clients send nothing but control frames
+	wsWriteTimeout = 10 * time.Second
+	// wsSocketBuffer bounds what the kernel holds for one client: beyond
+	// it events wait in the client's queue, and a client that lets the
+	// queue fill is cut off, instead of megabytes piling up unseen.
+	wsSocketBuffer = 64 << 10
+)
+
+type connKey struct{}
+
+// WithConn remembers a request's connection (an http.Server's
+// ConnContext), so the WebSocket can size its socket buffer.
+func WithConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// websocket streams events as frames {event_type, timestamp, data,
+// metadata, seq}. The guard has authenticated the caller (the token may
+// come as ?token=). Options: events= (comma-separated types), task_id=,
+// batch_id=, since= (replay from that sequence, inclusive, then live).
+func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) {
+	if o.Hub == nil {
+		writeError(w, r, errorf(http.StatusServiceUnavailable, "event streaming is not configured"))
+		return
+	}
+	filter, since, err := streamOptions(r.URL.Query())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := o.checkOrigin(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	sub, err := o.Hub.Subscribe(r.Context(), filter, since, 0)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	defer sub.Close()
+	// The origin was checked above, against our own list.
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		logger(r.Context()).Info("websocket upgrade failed", "err", err)
+		return
+	}
+	defer c.CloseNow()
+	if tc, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(wsSocketBuffer)
+	}
+	c.SetReadLimit(wsReadLimit)
+	ctx := c.CloseRead(r.Context())
+	// A write stuck on a client that does not read ends as soon as the
+	// hub gives up on the subscription.
+	writes, stopWrites := context.WithCancel(ctx)
+	defer stopWrites()
+	go func() {
+		select {
+		case <-sub.Done():
+			stopWrites()
+		case <-writes.Done():
+		}
+	}()
+	send := func(ev *hub.Event) error {
+		wctx, cancel := context.WithTimeout(writes, wsWriteTimeout)
+		defer cancel()
+		return c.Write(wctx, websocket.MessageText, ev.Frame)
+	}
+	if err := sub.Replay(ctx, send); err != nil {
+		c.Close(websocket.StatusInternalError, "replay failed")
+		return
+	}
+	ping := time.NewTicker(o.wsPing())
+	defer ping.Stop()
+	for {
+		select {
+		case ev := <-sub.Live():
+			if err := send(ev); err != nil && sub.Err() == nil {
+				return
+			}
+		case <-sub.Done():
+			if errors.Is(sub.Err(), hub.ErrTooSlow) {
+				c.Close(websocket.StatusPolicyViolation, "client too slow: it did not read its events; reconnect with since=<last seq + 1>")
+			} else {
+				c.Close(websocket.StatusGoingAway, "server shutting down")
+			}
+			return
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
+			err := c.Ping(pctx)
+			cancel()
+			if err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// streamOptions parses the query of /ws (and of event tails).
+func streamOptions(q url.Values) (hub.Filter, uint64, error) {
+	var f hub.Filter
+	if v := q.Get("events"); v != "" {
+		f.Types = map[events.Type]bool{}
+		for _, t := range strings.Split(v, ",") {
+			t = strings.TrimSpace(t)
+			if _, ok := events.AggregateOf(events.Type(t)); !ok {
+				return f, 0, errorf(http.StatusBadRequest, "events: %q is not an event type", t)
+			}
+			f.Types[events.Type(t)] = true
+		}
+	}
+	for name, dst := range map[string]*string{"task_id": &f.TaskID, "batch_id": &f.BatchID} {
+		if v := q.Get(name); v != "" {
+			if !events.ValidID(v) {
+				return f, 0, errorf(http.StatusBadRequest, "%s: %q is not an id", name, v)
+			}
+			*dst = v
+		}
+	}
+	var since uint64
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return f, 0, errorf(http.StatusBadRequest, "since must be a stream sequence >= 1, not %q", v)
+		}
+		since = n
+	}
+	return f, since, nil
+}
+
+// checkOrigin lets non-browser clients (no Origin) and pages of this
+// server's own host through, and any origin host matching one of
+// WSOrigins (path.Match patterns, e.g. "*.example.com").
+func (o *Orchestrator) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return errorf(http.StatusForbidden, "origin %q is not allowed", origin)
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, pattern := range o.WSOrigins {
+		if ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(u.Host)); ok {
+			return nil
+		}
+	}
+	return errorf(http.StatusForbidden, "origin %s is not allowed (see --ws-allowed-origins)", u.Host)
+}
+
+func (o *Orchestrator) wsPing() time.Duration {
+	if o.WSPing > 0 {
+		return o.WSPing
+	}
+	return 30 * time.Second
+}
+
