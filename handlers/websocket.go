@@ -180,4 +180,3 @@ func (o *Orchestrator) wsPing() time.Duration {
 	}
 	return 30 * time.Second
 }
-
