@@ -235,3 +235,12 @@ func (a *app) subcommand(group string, args []string, subs map[string]func(*app,
 	}
 	return run(a, args[1:])
 }
+
+// apiMessage is the server's message of an API error, else the error.
+func apiMessage(err error) string {
+	var apiErr *client.Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Message
+	}
+	return err.Error()
+}

@@ -33,7 +33,7 @@ func runEventsTail(a *app, args []string) error {
 	sub, err := a.client.Subscribe(a.ctx, opts)
 	if err != nil {
 		if errors.Is(err, client.ErrNotFound) {
-			return &exitError{code: ExitUnavailable, err: fmt.Errorf("the orchestrator has no event stream (%s/ws answered 404): %w", a.server, err)}
+			return &exitError{code: ExitUnavailable, err: fmt.Errorf("the orchestrator has no event stream: %s/ws answered 404 (%s)", a.server, apiMessage(err))}
 		}
 		return err
 	}

@@ -62,7 +62,7 @@ func (a *app) watch(id string, kind watchKind) error {
 	sub, err := a.client.Subscribe(a.ctx, opts)
 	if err != nil {
 		if errors.Is(err, client.ErrNotFound) {
-			return &exitError{code: ExitUnavailable, err: fmt.Errorf("watch needs the orchestrator's event stream, and %s/ws answered 404: %w", a.server, err)}
+			return &exitError{code: ExitUnavailable, err: fmt.Errorf("watch needs the orchestrator's event stream, and %s/ws answered 404 (%s)", a.server, apiMessage(err))}
 		}
 		return err
 	}
