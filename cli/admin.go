@@ -86,8 +86,13 @@ func runUsersList(a *app, args []string) error {
 	return nil
 }
 
-// userID accepts a user id or a username.
+// userID accepts a user id or a username. The signed-in user is resolved
+// from the session (a user who may not list users may still manage
+// themself).
 func (a *app) userID(ref string) (string, error) {
+	if u := a.client.Session().User; u != nil && (u.ID == ref || strings.EqualFold(u.Username, ref)) {
+		return u.ID, nil
+	}
 	if _, err := a.client.GetUser(a.ctx, ref); err == nil {
 		return ref, nil
 	} else if !errors.Is(err, client.ErrNotFound) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -170,15 +169,11 @@ func (a *app) report(err error) int {
 		code = statusExit(apiErr.StatusCode)
 		a.printAPIError(apiErr)
 		return code
-	case errors.As(err, &netErr), isConnRefused(err):
+	case errors.As(err, &netErr):
 		code = ExitUnavailable
 	}
 	fmt.Fprintf(a.env.Stderr, "error: %v\n", err)
 	return code
-}
-
-func isConnRefused(err error) bool {
-	return strings.Contains(err.Error(), "connection refused") || errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // statusExit maps an HTTP status to an exit code.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"provisioning/app/apptest"
 	"provisioning/cli"
 	"provisioning/client"
@@ -176,4 +178,56 @@ func requireWS(t *testing.T, orchestrator, control string) {
 		t.Fatal(err)
 	}
 	_ = sub.Close()
+}
+
+// TestLoginWithMFA: a user enrols MFA with the CLI; a login without the
+// code is refused with a hint, with --mfa it reads the code from the next
+// line of stdin, and the next login asks for it by itself.
+func TestLoginWithMFA(t *testing.T) {
+	t.Parallel()
+	in := apptest.Start(t, apptest.Config(t))
+	admin := newTerm(t, in.OrchestratorURL(), in.ControlURL())
+	if r := admin.run(apptest.AdminPassword+"\n", "login", "-u", "admin", "--password-stdin"); r.code != 0 {
+		t.Fatalf("admin login: %+v", r)
+	}
+	const password = "a password for mfa"
+	if r := admin.run(password+"\n", "users", "create", "mira", "--role", "viewer", "--password-stdin"); r.code != 0 {
+		t.Fatalf("users create: %+v", r)
+	}
+	var secret string
+	code := func(at time.Time) string {
+		c, err := totp.GenerateCode(secret, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	mira := newTerm(t, in.OrchestratorURL(), in.ControlURL())
+	if r := mira.run(password+"\n", "login", "-u", "mira", "--password-stdin"); r.code != 0 {
+		t.Fatalf("login before MFA: %+v", r)
+	}
+	var enrol client.MFAEnrolment
+	if err := json.Unmarshal([]byte(mira.ok("users", "mfa", "enroll", "mira", "-o", "json")), &enrol); err != nil || enrol.Secret == "" {
+		t.Fatalf("enroll: %v", err)
+	}
+	secret = enrol.Secret
+	mira.ok("users", "mfa", "verify", "mira", code(time.Now().Add(-30*time.Second)))
+
+	r := mira.run(password+"\n", "login", "-u", "mira", "--password-stdin")
+	if r.code != cli.ExitAuth || !strings.Contains(r.stderr, "--mfa") {
+		t.Errorf("login without a code: %+v", r)
+	}
+	if r := mira.run(password+"\n"+code(time.Now())+"\n", "login", "-u", "mira", "--password-stdin", "--mfa"); r.code != 0 {
+		t.Fatalf("login with --mfa: %+v", r)
+	}
+	// Remembered: the next login reads a code without being told.
+	if r := mira.run(password+"\n"+code(time.Now().Add(30*time.Second))+"\n", "login", "-u", "mira", "--password-stdin"); r.code != 0 {
+		t.Fatalf("second login: %+v", r)
+	}
+	var who struct {
+		MFA bool `json:"mfa_enabled"`
+	}
+	if err := json.Unmarshal([]byte(mira.ok("whoami", "-o", "json")), &who); err != nil || !who.MFA {
+		t.Errorf("whoami: %+v %v", who, err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -190,11 +191,9 @@ func (s *Subscription) dial(ctx context.Context, since uint64) error {
 func dialError(res *http.Response, err error) error {
 	req := request{method: http.MethodGet, path: "/ws"}
 	var env envelope
-	raw := []byte{}
+	var raw []byte
 	if res.Body != nil {
-		buf := make([]byte, 4096)
-		n, _ := res.Body.Read(buf)
-		raw = buf[:n]
+		raw, _ = io.ReadAll(io.LimitReader(res.Body, 4096))
 		_ = res.Body.Close()
 	}
 	jsonErr := json.Unmarshal(raw, &env)

@@ -32,7 +32,7 @@ import ssl
 import struct
 import sys
 import time
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import requests
 
@@ -95,7 +95,7 @@ class ProvisioningClient:
             if not nxt or not items:
                 return
             split = urlsplit(urljoin(base, nxt))
-            path, params = split.path, dict(p.split("=", 1) for p in split.query.split("&") if "=" in p)
+            path, params = split.path, dict(parse_qsl(split.query))
 
     # --- control center -------------------------------------------------
 
