@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
+	"provisioning/cli"
 	"provisioning/executors/simulator"
 )
 
@@ -18,13 +20,15 @@ func main() {
 	os.Exit(Main(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-const usage = `provisioning: an event-sourced infrastructure provisioning orchestrator
+var usage = `provisioning: an event-sourced infrastructure provisioning orchestrator
 
 Usage:
   provisioning serve [flags]       run the orchestrator (:9090) and control center (:9080)
   provisioning simulate ...        the simulated provisioning CLI the executors run
   provisioning nats [flags]        a NATS server with JetStream (used by make cluster)
 
+Client commands (docs/cli.md):
+` + cli.Usage() + `
 Run 'provisioning <command> -h' for the flags of a command.
 `
 
@@ -49,6 +53,22 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
+	if cli.Has(args[0]) {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return cli.Main(ctx, args, cli.Env{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv, ConfigDir: configDir()})
+	}
 	fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// configDir is where the client commands keep config.toml and the
+// stored token: the user's configuration directory, or none (then only
+// PROVISIONING_CONFIG_DIR works).
+func configDir() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "provisioning")
 }
