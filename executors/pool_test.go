@@ -2,6 +2,7 @@ package executors_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -94,12 +95,20 @@ func TestStaleAttemptCannotRecordItsResult(t *testing.T) {
 		h, _ := head(t, env, id)
 		return h.Attempt == 1 && h.Status == events.StatusRunning
 	}, "attempt 1 never ran")
-	// Another executor takes the job over (as after a redelivery).
-	h, _ := head(t, env, id)
-	takeover, _ := events.New(events.TaskStatusChanged, id, events.TaskStatusChangedData{TaskID: id, Status: events.StatusRunning, Attempt: 2, Executor: "other"})
-	stored, err := env.Store.Append(context.Background(), takeover, events.ExpectLast(h.Seq))
-	if err != nil {
-		t.Fatal(err)
+	// Another executor takes the job over (as after a redelivery); the
+	// running attempt may append progress meanwhile, so retry on conflict.
+	var stored events.Envelope
+	for tries := 0; ; tries++ {
+		h, _ := head(t, env, id)
+		takeover, _ := events.New(events.TaskStatusChanged, id, events.TaskStatusChangedData{TaskID: id, Status: events.StatusRunning, Attempt: 2, Executor: "other"})
+		var err error
+		stored, err = env.Store.Append(context.Background(), takeover, events.ExpectLast(h.Seq))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, events.ErrConflict) || tries > 10 {
+			t.Fatal(err)
+		}
 	}
 	g.release <- executors.Result{ExitCode: 0, Output: "stale result"}
 	eventstest.Eventually(t, 5*time.Second, func() bool { return pool.Running() == 0 }, "the stale worker never finished")
