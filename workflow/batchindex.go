@@ -198,3 +198,7 @@ func (b *Batch) Ready() []TaskRef {
 	})
 	return out
 }
+
+// Stopping reports whether the batch stopped scheduling its work: a task
+// failed or a cancel was requested.
+func (b *Batch) Stopping() bool { return b.x.stopping }

@@ -198,7 +198,7 @@ func (b *Batch) plan(t *BatchTask) TaskPlan {
 		}
 	}
 	return TaskPlan{ID: t.ID, BatchID: b.ID, OperationID: op.Spec.ID, Index: t.Index,
-		Spec: taskSpec(op.Spec, t.Index), Dependencies: ids, ScheduledAt: t.ScheduledAt}
+		Spec: TaskSpecAt(op.Spec, t.Index), Dependencies: ids, ScheduledAt: t.ScheduledAt}
 }
 
 // compensationPlan undoes orig; it depends on the compensations of the
@@ -246,8 +246,8 @@ func (b *Batch) cancelTargets() []CancelTarget {
 	return out
 }
 
-// taskSpec is the spec of the i-th task of op (see TaskSpecs).
-func taskSpec(op events.BatchOperation, i int) events.TaskSpec {
+// TaskSpecAt is the spec of the i-th task of op (see TaskSpecs).
+func TaskSpecAt(op events.BatchOperation, i int) events.TaskSpec {
 	s := events.TaskSpec{Operation: OpCreate, Infra: op.Infra, Settings: op.Settings, Provider: op.Provider, Wait: true}
 	switch op.Type {
 	case events.OpServerBatch:
