@@ -305,3 +305,39 @@ func TestCoordinatorCancelsABatch(t *testing.T) {
 		t.Fatalf("jobs started or ended after the batch was cancelled: %v", fake.order[startsAtEnd:])
 	}
 }
+
+// TestCoordinatorCreatesWhatACrashLeftScheduled: a coordinator stored a
+// decision and died before creating its tasks. A coordinator started
+// later creates them (once, with the ids decided) and the batch goes on.
+func TestCoordinatorCreatesWhatACrashLeftScheduled(t *testing.T) {
+	env := eventstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	spec := randomBatch(9, 4, 2, false)
+	submit(t, env.Store, spec)
+	b := workflow.NewBatch(events.Envelope{Seq: 1}, spec)
+	d := b.Next()
+	evs, plans, err := d.Events(spec.BatchID, events.NewID)
+	if err != nil || len(plans) == 0 || evs[0].Type != events.BatchTasksScheduled {
+		t.Fatalf("first decision: %v %+v", err, d)
+	}
+	last, err := env.Store.Last(ctx, events.AggBatch, spec.BatchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.Append(ctx, evs[0], events.ExpectLast(last.Seq)); err != nil {
+		t.Fatal(err)
+	}
+	fake := newFakeRunner(time.Millisecond)
+	r := startRig(t, ctx, env.Store, fake, 4)
+	if got := waitFinished(t, r, spec.BatchID, 20*time.Second); got.Status != events.StatusCompleted {
+		t.Fatalf("batch ended %s", got.Status)
+	}
+	for _, p := range plans {
+		task, ok := r.tasks.Get(p.ID)
+		if !ok || task.Status != events.StatusCompleted {
+			t.Fatalf("scheduled task %s: %+v", p.ID, task)
+		}
+	}
+	checkRuns(t, r, fake, spec)
+}
