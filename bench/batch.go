@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,7 +43,8 @@ type Options struct {
 	// Sync is the embedded server's fsync policy: "always" or an interval
 	// (default "1s").
 	Sync string
-	// Workers is how many tasks the executors run at once (default 16).
+	// Workers is how many tasks the executors run at once (default 8, as
+	// `provisioning serve`).
 	Workers int
 	// Dir holds the server's files (default: a temporary directory,
 	// removed afterwards).
@@ -68,6 +70,11 @@ type Result struct {
 	EventsPerTask float64
 	// EventsByType counts the run's events by type.
 	EventsByType map[events.Type]int
+	// Median times of a task: from its creation to its start (queueing in
+	// the executors), from its start to its end (running), and from its
+	// last dependency's end to its creation (waiting for capacity, and
+	// deciding).
+	MedianQueue, MedianRun, MedianDecide time.Duration
 	// PeakRSSMB is this process's peak resident memory during the run
 	// (reset before it where the kernel allows).
 	PeakRSSMB float64
@@ -76,9 +83,10 @@ type Result struct {
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%d operations, %d tasks: %s in %s; %.0f tasks/s, %s wall and %s CPU per task, %.2f events per task, peak RSS %.0f MB",
+	return fmt.Sprintf("%d operations, %d tasks: %s in %s; %.0f tasks/s, %s wall and %s CPU per task, %.2f events per task, peak RSS %.0f MB; median task: %s ready, %s queued, %s running",
 		r.Operations, r.Tasks, r.Status, r.Elapsed.Round(time.Millisecond), r.TasksPerSecond,
-		r.WallPerTask.Round(time.Microsecond), r.CPUPerTask.Round(time.Microsecond), r.EventsPerTask, r.PeakRSSMB)
+		r.WallPerTask.Round(time.Microsecond), r.CPUPerTask.Round(time.Microsecond), r.EventsPerTask, r.PeakRSSMB,
+		r.MedianDecide.Round(time.Microsecond), r.MedianQueue.Round(time.Microsecond), r.MedianRun.Round(time.Microsecond))
 }
 
 func (o Options) withDefaults() Options {
@@ -92,7 +100,7 @@ func (o Options) withDefaults() Options {
 		o.Sync = "1s"
 	}
 	if o.Workers <= 0 {
-		o.Workers = 16
+		o.Workers = 8
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -232,12 +240,7 @@ func (s *system) run(ctx context.Context, spec events.BatchCreatedData, opts Opt
 		return res, err
 	}
 	res.Events = last - first
-	res.EventsByType = map[events.Type]int{}
-	err = s.store.Read(ctx, events.EventsStream, events.Position{From: first + 1}, func(e events.Envelope, err error) error {
-		res.EventsByType[e.Type]++
-		return err
-	})
-	if err != nil {
+	if err := s.measure(ctx, first, &res); err != nil {
 		return res, err
 	}
 	res.TasksPerSecond = float64(res.Tasks) / res.Elapsed.Seconds()
@@ -335,3 +338,66 @@ func processCPU() time.Duration {
 }
 
 func jsonEncode(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// measure reads the run's events back: counts by type and the median
+// latencies of the tasks.
+func (s *system) measure(ctx context.Context, first uint64, res *Result) error {
+	res.EventsByType = map[events.Type]int{}
+	type times struct {
+		created, started, ended time.Time
+		deps                    []string
+	}
+	tasks := map[string]*times{}
+	err := s.store.Read(ctx, events.EventsStream, events.Position{From: first + 1}, func(e events.Envelope, err error) error {
+		if err != nil {
+			return err
+		}
+		res.EventsByType[e.Type]++
+		switch e.Type {
+		case events.TaskCreated:
+			var d events.TaskCreatedData
+			if err := e.Decode(&d); err != nil {
+				return err
+			}
+			tasks[e.AggregateID] = &times{created: e.Time, deps: d.Dependencies}
+		case events.TaskStatusChanged:
+			var d events.TaskStatusChangedData
+			if err := e.Decode(&d); err != nil {
+				return err
+			}
+			if t := tasks[e.AggregateID]; t != nil && d.Status == events.StatusRunning {
+				t.started = e.Time
+			} else if t != nil && events.Terminal(d.Status) {
+				t.ended = e.Time
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var queue, run, decide []time.Duration
+	for _, t := range tasks {
+		queue = append(queue, t.started.Sub(t.created))
+		run = append(run, t.ended.Sub(t.started))
+		var ready time.Time
+		for _, d := range t.deps {
+			if dt := tasks[d]; dt != nil && dt.ended.After(ready) {
+				ready = dt.ended
+			}
+		}
+		if !ready.IsZero() {
+			decide = append(decide, t.created.Sub(ready))
+		}
+	}
+	res.MedianQueue, res.MedianRun, res.MedianDecide = median(queue), median(run), median(decide)
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
