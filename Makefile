@@ -18,6 +18,11 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 30m ./...
 
+## bench: the 10,000-operation batch benchmark (minutes: it runs the
+## simulator 18,000 times per sync mode).
+bench:
+	$(GO) test -run '^$$' -bench BenchmarkBatch -benchtime 1x -timeout 60m ./bench/
+
 vet:
 	$(GO) vet ./...
 

@@ -226,6 +226,25 @@ func TestBatchListAndValidation(t *testing.T) {
 	for _, id := range ids {
 		c.waitBatch(id, 30*time.Second)
 	}
+	// A retried submission with the same Idempotency-Key is the same batch.
+	var first, again struct {
+		BatchID string `json:"batch_id"`
+	}
+	for _, v := range []any{&first, &again} {
+		req, _ := http.NewRequest(http.MethodPost, c.base+"/batch/execute", strings.NewReader(`{"name":"once","operations":[{"id":"a","type":"cluster_batch","clusters":["x"]}]}`))
+		req.Header.Set("Idempotency-Key", "k-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env envelope
+		_ = json.NewDecoder(resp.Body).Decode(&env)
+		resp.Body.Close()
+		_ = json.Unmarshal(env.Data, v)
+	}
+	if first.BatchID == "" || first.BatchID != again.BatchID {
+		t.Fatalf("Idempotency-Key: %q then %q", first.BatchID, again.BatchID)
+	}
 	if status, _, _ := c.do(http.MethodGet, "/batch/operations?status=Bogus", nil); status != http.StatusBadRequest {
 		t.Fatalf("bad status filter: %d", status)
 	}

@@ -138,6 +138,10 @@ func batchView(b *workflow.Batch, detail bool) BatchView {
 	for i, op := range b.Operations {
 		view.Operations[i] = OperationView{ID: op.Spec.ID, Type: op.Spec.Type, Status: op.Status,
 			Progress: op.LiveProgress(), Dependencies: op.Spec.Dependencies}
+		if view.Operations[i].Dependencies == nil {
+			// gob restores an empty list as nil; the API shows [].
+			view.Operations[i].Dependencies = []string{}
+		}
 		if detail {
 			view.Operations[i].Results = &OperationResults{Tasks: taskResults(b, op.Tasks)}
 		}
