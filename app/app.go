@@ -29,6 +29,7 @@ import (
 	"provisioning/executors"
 	"provisioning/handlers"
 	"provisioning/hub"
+	"provisioning/monitor"
 	"provisioning/projections"
 	"provisioning/ratelimit"
 )
@@ -118,6 +119,9 @@ type Instance struct {
 	idempotency *handlers.Idempotency
 	counters    *ratelimit.Store
 	hub         *hub.Hub
+	batches     *projections.Batches
+	coord       *executors.Coordinator
+	load        *monitor.Sampler
 
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
@@ -166,7 +170,8 @@ func (in *Instance) start(ctx context.Context) error {
 		return err
 	}
 	in.tasks = projections.NewTasks()
-	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks)
+	in.batches = projections.NewBatches()
+	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks, in.batches)
 	if in.cfg.SnapshotEvery > 0 {
 		in.view.SnapshotEvery = in.cfg.SnapshotEvery
 	}
@@ -180,6 +185,17 @@ func (in *Instance) start(ctx context.Context) error {
 		ShutdownGrace: in.cfg.ShutdownGrace,
 	}, nil, in.log, in.registry)
 
+	in.coord = executors.NewCoordinator(store, in.batches, executors.CoordinatorConfig{
+		CLI: strings.Join(in.cfg.CLI, " "), TaskTimeout: in.cfg.TaskTimeout,
+	}, in.log, in.registry)
+	in.view.OnApply(in.coord.Observe)
+	if err := os.MkdirAll(in.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if in.load, err = monitor.New(in.cfg.DataDir, 0); err != nil {
+		return err
+	}
+
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancelBG
 	in.goRun("projections", func() error { return in.view.Run(bg) })
@@ -188,6 +204,8 @@ func (in *Instance) start(ctx context.Context) error {
 		in.hub.QueueSize = in.cfg.WSQueue
 	}
 	in.goRun("event hub", func() error { return in.hub.Run(bg) })
+	in.goRun("batch coordinator", func() error { return in.coord.Run(bg, in.view.Ready()) })
+	in.goRun("monitor", func() error { return in.load.Run(bg) })
 	jobs, stopJobs := context.WithCancel(bg)
 	in.stopJob = stopJobs
 	in.execDone = make(chan struct{})
@@ -282,7 +300,8 @@ func (in *Instance) serve() error {
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
 		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
 		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
-		Access: in.identity.access,
+		Access:  in.identity.access,
+		Batches: in.batches, Load: in.load, Health: in.healthChecks(),
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {
@@ -298,6 +317,28 @@ func (in *Instance) serve() error {
 	})
 	in.log.Info("orchestrator listening", "addr", ln.Addr().String())
 	return nil
+}
+
+// healthChecks are the components of GET /state/system/health.
+func (in *Instance) healthChecks() map[string]handlers.HealthCheck {
+	return map[string]handlers.HealthCheck{
+		"storage": handlers.StorageCheck(in.store),
+		"batch_coordinator": func(ctx context.Context) (string, string) {
+			status, detail := in.coord.Health()
+			if status != "Healthy" {
+				return status, detail
+			}
+			// The coordinator decides from the views: it keeps up only if
+			// they do.
+			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			if err := in.view.WaitForLatest(wctx); err != nil {
+				return "Degraded", "the views are behind the event stream"
+			}
+			return status, ""
+		},
+		"monitoring": func(context.Context) (string, string) { return in.load.Health() },
+	}
 }
 
 func newHTTPServer(h http.Handler) *http.Server {
@@ -332,17 +373,21 @@ func (in *Instance) Errors() <-chan error { return in.errs }
 // OrchestratorURL is the base URL of the orchestrator API.
 func (in *Instance) OrchestratorURL() string { return "http://" + in.orchestratorAddr.String() }
 
-// NATSURL is the embedded NATS server's client URL ("" without a
-// listener or with --nats-url).
+// Store is the instance's event store.
+func (in *Instance) Store() *events.Store { return in.store }
+
+// Batches is the instance's batch view.
+func (in *Instance) Batches() *projections.Batches { return in.batches }
+
+// NATSURL is the client URL of the embedded NATS server ("" when the
+// instance uses an existing deployment or listens in-process only): other
+// instances may share it with --nats-url.
 func (in *Instance) NATSURL() string {
-	if in.nats == nil {
+	if in.nats == nil || in.cfg.NATSListen == "" {
 		return ""
 	}
 	return in.nats.ClientURL()
 }
-
-// Store is the instance's event store.
-func (in *Instance) Store() *events.Store { return in.store }
 
 // Tasks is the instance's task view.
 func (in *Instance) Tasks() *projections.Tasks { return in.tasks }

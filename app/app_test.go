@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,11 +14,6 @@ import (
 	"provisioning/executors/simulator"
 	"provisioning/workflow"
 )
-
-func TestMain(m *testing.M) {
-	apptest.SimulatorMain()
-	os.Exit(m.Run())
-}
 
 func submit(t *testing.T, c *apptest.Client, infra string) string {
 	t.Helper()

@@ -122,7 +122,7 @@ func Core(ctx context.Context, opts CoreOptions) ([]Row, error) {
 		return nil, err
 	}
 	defer closeBase()
-	post := func(url string) Request {
+	post := func(url string) Call {
 		return func(ctx context.Context, c *http.Client) bool {
 			res, err := authed(ctx, c, url, token, serversBody)
 			if err != nil {

@@ -37,8 +37,8 @@ type Load struct {
 // Rate is requests per second.
 func (l Load) Rate() float64 { return float64(l.Requests) / l.Elapsed.Seconds() }
 
-// Request sends one request and reports whether it succeeded.
-type Request func(ctx context.Context, c *http.Client) bool
+// Call sends one request and reports whether it succeeded.
+type Call func(ctx context.Context, c *http.Client) bool
 
 // NewClient is an HTTP client keeping up to conns connections alive.
 func NewClient(conns int) *http.Client {
@@ -51,7 +51,7 @@ func NewClient(conns int) *http.Client {
 
 // ClosedLoop runs clients concurrent clients, each sending its next request
 // as soon as the last one answers, for d: the peak rate.
-func ClosedLoop(ctx context.Context, clients int, d time.Duration, req Request) Load {
+func ClosedLoop(ctx context.Context, clients int, d time.Duration, req Call) Load {
 	hc := NewClient(clients)
 	defer hc.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -95,7 +95,7 @@ func ClosedLoop(ctx context.Context, clients int, d time.Duration, req Request) 
 // OpenLoop sends requests at a fixed rate for d with up to clients in
 // flight. A request's latency counts from when it was due, so a queue
 // building up shows in the figures (no coordinated omission).
-func OpenLoop(ctx context.Context, clients int, rate float64, d time.Duration, req Request) Load {
+func OpenLoop(ctx context.Context, clients int, rate float64, d time.Duration, req Call) Load {
 	hc := NewClient(clients)
 	defer hc.CloseIdleConnections()
 	total := int(rate * d.Seconds())

@@ -76,11 +76,19 @@ func (p *Pool) handle(ctx context.Context, msg jetstream.Msg) {
 // begin appends the attempt's Running status, or settles a job that has
 // nothing left to run. It returns nil when the job is done with.
 func (p *Pool) begin(ctx context.Context, cause events.Envelope, task events.TaskCreatedData, delivered uint64) (*execution, error) {
+	// On a first delivery the job itself is most likely the task's head:
+	// try it without a read; a conflict means the task moved (cancelled
+	// before it started) and the loop reads the real head.
+	guess := delivered == 1
 	for range maxConflicts {
-		last, err := p.store.Last(ctx, events.AggTask, task.TaskID)
-		if err != nil {
-			return nil, err
+		last := cause
+		if !guess {
+			var err error
+			if last, err = p.store.Last(ctx, events.AggTask, task.TaskID); err != nil {
+				return nil, err
+			}
 		}
+		guess = false
 		h, err := workflow.HeadOf(last)
 		if err != nil {
 			return nil, err

@@ -50,6 +50,13 @@ type Orchestrator struct {
 	// Access authenticates, authorizes and audits every route but the
 	// open ones; nil refuses them all.
 	Access *Access
+
+	// Batches is the batch view.
+	Batches *projections.Batches
+	// Health holds the checks of GET /state/system/health by component.
+	Health map[string]HealthCheck
+	// Load reports host and process load; nil leaves it out.
+	Load LoadSource
 }
 
 // Handler returns the API's router: every route of the orchestrator is in
@@ -71,6 +78,15 @@ func (o *Orchestrator) Handler() http.Handler {
 		r.Post("/workflows/taskserv/create", submit[taskservRequest](o))
 		r.Post("/workflows/cluster/create", submit[clusterRequest](o))
 		r.Get("/ws", o.websocket)
+		r.Post("/batch/execute", o.executeBatch)
+		r.Get("/batch/operations", o.listBatches)
+		r.Get("/batch/operations/{id}", o.getBatch)
+		r.Post("/batch/operations/{id}/cancel", o.cancelBatch)
+		r.Get("/state/workflows/{id}/progress", o.workflowProgress)
+		r.Get("/state/workflows/{id}/snapshots", o.workflowSnapshots)
+		r.Get("/state/system/metrics", o.systemMetrics)
+		r.Get("/state/system/health", o.systemHealth)
+		r.Get("/state/statistics", o.statistics)
 	})
 	return r
 }

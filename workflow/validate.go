@@ -90,3 +90,19 @@ func (e *ValidationError) CheckOneOf(field, v string, allowed ...string) {
 	}
 	e.Add(field, "must be one of %s", strings.Join(allowed, ", "))
 }
+
+// CheckValue validates a required free-form value that becomes one CLI
+// argument (a server plan such as "1xCPU-2 GB"): printable, bounded, and
+// not starting with a dash.
+func (e *ValidationError) CheckValue(field, v string) {
+	switch {
+	case v == "":
+		e.Add(field, "is empty")
+	case len(v) > MaxNameLen:
+		e.Add(field, "is longer than %d characters", MaxNameLen)
+	case strings.HasPrefix(v, "-"):
+		e.Add(field, "must not start with '-'")
+	case strings.IndexFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0:
+		e.Add(field, "must not hold control characters")
+	}
+}
