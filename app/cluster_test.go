@@ -1,12 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"provisioning/app"
 	"provisioning/app/apptest"
+	"provisioning/events"
 	"provisioning/events/eventstest"
 	"provisioning/workflow"
 )
@@ -115,4 +117,74 @@ func TestStreamLeaderLossLosesNothing(t *testing.T) {
 		}
 		return true
 	}, "accepted tasks did not all complete after the leader was lost")
+}
+
+// A batch submitted to one of two instances on a three-node R3 cluster
+// completes with every task started exactly once; a second batch survives
+// the loss of the event stream's leader mid-run: nothing acknowledged is
+// lost, and it completes.
+func TestBatchesOnAThreeNodeCluster(t *testing.T) {
+	cluster := eventstest.StartCluster(t, 3)
+	var clients []client
+	var ins []*app.Instance
+	for range 2 {
+		cfg := testConfig(t)
+		cfg.NATSURL, cfg.Replicas, cfg.Workers, cfg.SimSpeed = cluster.URLs(), 3, 3, 0.02
+		cfg.JobAckWait = 15 * time.Second // a leader election must not look like a dead executor
+		in := startInstance(t, cfg)
+		ins = append(ins, in)
+		clients = append(clients, adminClient(t, in))
+	}
+	id := clients[0].submit(chainsAndFans("on-cluster", 16, 4, 7))
+	if b := clients[1].waitBatch(id, 2*time.Minute); b.Status != "Completed" {
+		t.Fatalf("batch ended %s (%v)", b.Status, b.Error)
+	}
+	nc, err := events.Dial(events.DialConfig{URL: cluster.URLs(), Name: "check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	store, err := events.NewStore(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for task, evs := range taskEvents(t, store, id, 4) {
+		if created, running, completed := runs(evs); created != 1 || running != 1 || completed != 1 {
+			t.Fatalf("task %s: created %d, started %d, completed %d times", task, created, running, completed)
+		}
+	}
+
+	second := clients[1].submit(chainsAndFans("through-failover", 24, 6, 11))
+	deadline := time.Now().Add(time.Minute)
+	for done := 0; done < 5; {
+		done = 0
+		for _, task := range clients[0].batchTasks(second) {
+			if task.Status == "Completed" {
+				done++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second batch did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	leader := cluster.Leader("PROV_EVENTS")
+	if leader < 0 {
+		t.Fatal("no leader for PROV_EVENTS")
+	}
+	cluster.Servers[leader].Shutdown()
+	b := clients[0].waitBatch(second, 3*time.Minute)
+	if b.Status != "Completed" {
+		t.Fatalf("after the leader's loss the batch ended %s (%v)", b.Status, b.Error)
+	}
+	// The stream's reads go to the new leader; wait until it answers.
+	eventstest.Eventually(t, 30*time.Second, func() bool {
+		_, err := store.LastSeq(context.Background(), events.EventsStream)
+		return err == nil
+	}, "the event stream has no leader")
+	for task, evs := range taskEvents(t, store, second, 6) {
+		if created, _, completed := runs(evs); created != 1 || completed != 1 {
+			t.Fatalf("task %s: created %d, completed %d times", task, created, completed)
+		}
+	}
 }

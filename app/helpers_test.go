@@ -188,9 +188,20 @@ func (c client) waitBatch(id string, within time.Duration) batchAnswer {
 	c.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		b := c.batch(id)
-		if b.Status != "Running" {
-			return b
+		// A cluster electing a leader answers 503 for a moment.
+		status, env, _ := c.do(http.MethodGet, "/batch/operations/"+id, nil)
+		var b batchAnswer
+		switch {
+		case status == http.StatusServiceUnavailable:
+		case status != http.StatusOK:
+			c.t.Fatalf("GET /batch/operations/%s: %d %s", id, status, env.Error)
+		default:
+			if err := json.Unmarshal(env.Data, &b); err != nil {
+				c.t.Fatal(err)
+			}
+			if b.Status != "Running" {
+				return b
+			}
 		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("batch %s still Running after %s: %+v", id, within, b)
