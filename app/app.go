@@ -25,8 +25,10 @@ import (
 
 	"provisioning/events"
 	"provisioning/executors"
+	"provisioning/fanout"
 	"provisioning/handlers"
 	"provisioning/projections"
+	"provisioning/webhooks"
 )
 
 // Config is everything an instance needs. DefaultConfig fills it.
@@ -51,6 +53,12 @@ type Config struct {
 	SimFail                       string
 	SnapshotEvery                 int
 	SnapshotInterval              time.Duration
+	// WebSocket tunes /ws; WSWindow is how many recent events the hub
+	// keeps (and a client may lag before it is cut off).
+	WebSocket handlers.WebSocket
+	WSWindow  int
+	// Webhooks is the [webhooks] table of the config file.
+	Webhooks webhooks.Config
 }
 
 // DefaultConfig is the configuration of `provisioning serve` without
@@ -77,6 +85,8 @@ func DefaultConfig() Config {
 		SimSpeed:         1,
 		SnapshotEvery:    10000,
 		SnapshotInterval: 30 * time.Second,
+		WSWindow:         fanout.DefaultWindow,
+		Webhooks:         webhooks.DefaultConfig(),
 	}
 }
 
@@ -92,6 +102,8 @@ type Instance struct {
 	view  *projections.Runner
 	tasks *projections.Tasks
 	pool  *executors.Pool
+	hub   *fanout.Hub
+	hooks *webhooks.Service
 
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
@@ -135,7 +147,8 @@ func (in *Instance) start(ctx context.Context) error {
 		return err
 	}
 	in.tasks = projections.NewTasks()
-	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks)
+	registry := webhooks.NewRegistry()
+	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks, registry)
 	if in.cfg.SnapshotEvery > 0 {
 		in.view.SnapshotEvery = in.cfg.SnapshotEvery
 	}
@@ -148,9 +161,24 @@ func (in *Instance) start(ctx context.Context) error {
 		ShutdownGrace: in.cfg.ShutdownGrace,
 	}, nil, in.log, in.registry)
 
+	in.hub = fanout.NewHub(store, in.cfg.WSWindow)
+	in.hooks, err = webhooks.New(store, registry, in.view, in.cfg.Webhooks, in.log, in.registry)
+	if err != nil {
+		return err
+	}
+	if in.cfg.Webhooks.On() {
+		// Before anything is appended: the dispatcher's consumer starts
+		// with the events stored after its creation.
+		if err := in.hooks.Setup(setupCtx); err != nil {
+			return err
+		}
+	}
+
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancelBG
 	in.goRun("projections", func() error { return in.view.Run(bg) })
+	in.goRun("websocket hub", func() error { return in.hub.Run(bg) })
+	in.goRun("webhooks", func() error { return in.hooks.Run(bg) })
 	jobs, stopJobs := context.WithCancel(bg)
 	in.stopJob = stopJobs
 	in.execDone = make(chan struct{})
@@ -206,6 +234,7 @@ func (in *Instance) serve() error {
 	orch := &handlers.Orchestrator{
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
 		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry,
+		Hub: in.hub, WebSocket: in.cfg.WebSocket, Webhooks: in.hooks,
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {
@@ -256,6 +285,9 @@ func (in *Instance) OrchestratorURL() string { return "http://" + in.orchestrato
 
 // Store is the instance's event store.
 func (in *Instance) Store() *events.Store { return in.store }
+
+// Webhooks is the instance's webhook service.
+func (in *Instance) Webhooks() *webhooks.Service { return in.hooks }
 
 // Tasks is the instance's task view.
 func (in *Instance) Tasks() *projections.Tasks { return in.tasks }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"provisioning/events"
+	"provisioning/fanout"
 	"provisioning/projections"
 )
 
@@ -37,6 +38,17 @@ type Orchestrator struct {
 	CancelWait time.Duration
 	Log        *slog.Logger
 	Registry   *prometheus.Registry
+
+	// Hub streams events to /ws; nil: no /ws route.
+	Hub *fanout.Hub
+	// WebSocket tunes /ws.
+	WebSocket WebSocket
+	// Auth checks the token of /ws; nil: open (until auth is wired).
+	Auth Authenticator
+	// Webhooks serves /webhooks; nil: no /webhooks routes.
+	Webhooks Webhooks
+
+	ws *wsMetrics
 }
 
 // Handler returns the API's router: every route of the orchestrator is in
@@ -47,6 +59,10 @@ func (o *Orchestrator) Handler() http.Handler {
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	if o.Hub != nil {
+		o.ws = newWSMetrics(o.Registry)
+		r.Get("/ws", o.websocket)
+	}
 	r.Group(func(r chi.Router) {
 		r.Use(versioned, limitBody)
 		r.Get("/health", o.health)
@@ -56,6 +72,14 @@ func (o *Orchestrator) Handler() http.Handler {
 		r.Post("/workflows/servers/create", submit[serversRequest](o))
 		r.Post("/workflows/taskserv/create", submit[taskservRequest](o))
 		r.Post("/workflows/cluster/create", submit[clusterRequest](o))
+		if o.Webhooks != nil {
+			r.Post("/webhooks", o.createWebhook)
+			r.Get("/webhooks", o.listWebhooks)
+			r.Get("/webhooks/{id}", o.getWebhook)
+			r.Delete("/webhooks/{id}", o.deleteWebhook)
+			r.Get("/webhooks/{id}/deliveries", o.listDeliveries)
+			r.Post("/webhooks/deliveries/{id}/retry", o.retryDelivery)
+		}
 	})
 	return r
 }

@@ -39,6 +39,17 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.StringVar(&cfg.SimFail, "sim-fail", "", "regexp of names the simulator fails on (default ^fail)")
 	fs.IntVar(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "events between view snapshots")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "longest time between view snapshots while events arrive")
+	fs.Func("ws-allowed-origins", "comma-separated browser origins allowed to open /ws besides the server's own host (https://dash.example.com, *.example.com, or *)", func(v string) error {
+		cfg.WebSocket.AllowedOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				cfg.WebSocket.AllowedOrigins = append(cfg.WebSocket.AllowedOrigins, o)
+			}
+		}
+		return nil
+	})
+	fs.DurationVar(&cfg.WebSocket.PingInterval, "ws-ping-interval", 30*time.Second, "how often idle /ws connections are pinged")
+	fs.IntVar(&cfg.WSWindow, "ws-client-buffer", cfg.WSWindow, "events a /ws client may fall behind before it is disconnected (also the replay window kept in memory)")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "text or json")
 }
@@ -93,6 +104,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (ap
 	}
 	if err := config.Apply(fs, file, getenv); err != nil {
 		return cfg, nil, err
+	}
+	if err := file.Section("webhooks", &cfg.Webhooks); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.Webhooks, err = cfg.Webhooks.WithDefaults(); err != nil {
+		return cfg, nil, fmt.Errorf("config file %s: %w", file.Path, err)
 	}
 	cfg.CLI = strings.Fields(cli)
 	if len(cfg.CLI) == 0 {
