@@ -28,7 +28,7 @@ const (
 	DispatchConsumer = "webhook-dispatch"
 )
 
-func jobsSubject(webhookID string) string { return jobsPrefix + "." + webhookID }
+func jobsSubject(webhookID string) string  { return jobsPrefix + "." + webhookID }
 func consumerName(webhookID string) string { return "webhook_" + webhookID }
 
 // job is one delivery of one event to one endpoint, as queued.

@@ -264,7 +264,9 @@ func (s *Service) backoff(n int) time.Duration {
 func (s *Service) Endpoint(id string) (Endpoint, bool) { return s.registry.Get(id) }
 
 // Endpoints returns a page of endpoints and their count.
-func (s *Service) Endpoints(offset, limit int) ([]Endpoint, int) { return s.registry.List(offset, limit) }
+func (s *Service) Endpoints(offset, limit int) ([]Endpoint, int) {
+	return s.registry.List(offset, limit)
+}
 
 // Deliveries returns a page of an endpoint's deliveries, newest first,
 // optionally in one status, and how many match.
