@@ -54,10 +54,17 @@ func split(t events.Type) (noun, rest string) {
 	return strings.ToLower(w[0]), strings.Join(w[1:], "")
 }
 
-// Names lists every name an event of this binary can have, sorted.
+// contractTypes are the event types CONTRACT.md names. Their names are
+// valid subscriptions even in a build that does not register them yet
+// (the reference's configuration subscribes to batch.completed).
+var contractTypes = []events.Type{"TaskCreated", "TaskStatusChanged", "TaskProgress", "BatchCreated",
+	"BatchStatusChanged", "OperationStatusChanged", "CheckpointCreated", "RollbackCompleted"}
+
+// Names lists every name an event of this binary (or of the contract)
+// can have, sorted.
 func Names() []string {
 	set := map[string]bool{}
-	for _, t := range events.KnownTypes() {
+	for _, t := range append(events.KnownTypes(), contractTypes...) {
 		if InternalType(t) {
 			continue
 		}

@@ -205,9 +205,9 @@ func (s *Service) attempt(ctx context.Context, msg jetstream.Msg) {
 	}
 	s.metrics.attempts.WithLabelValues(rec.Outcome).Inc()
 	s.metrics.latency.Observe(res.latency.Seconds())
-	s.record(ctx, rec)
-	if !res.ok {
-		s.maybeDisable(ctx, ep)
+	seq := s.record(ctx, rec)
+	if !res.ok && seq > 0 {
+		s.maybeDisable(ctx, ep.ID, seq)
 	}
 	if rec.Outcome == events.DeliveryRetrying {
 		_ = msg.NakWithDelay(delay)
@@ -219,23 +219,34 @@ func (s *Service) attempt(ctx context.Context, msg jetstream.Msg) {
 // record appends the attempt to the deliveries log. A failure to record
 // does not change what happens to the job: the log is the record of
 // deliveries, not their source of truth.
-func (s *Service) record(ctx context.Context, rec events.WebhookDeliveryAttemptedData) {
+func (s *Service) record(ctx context.Context, rec events.WebhookDeliveryAttemptedData) uint64 {
 	e, err := events.New(events.WebhookDeliveryAttempted, rec.DeliveryID, rec)
 	if err == nil {
 		e.Actor = system.Actor
-		_, err = s.store.Append(ctx, e, events.WithIdempotencyKey(fmt.Sprintf("%s.attempt.%d", rec.DeliveryID, rec.Attempt)))
+		e, err = s.store.Append(ctx, e, events.WithIdempotencyKey(fmt.Sprintf("%s.attempt.%d", rec.DeliveryID, rec.Attempt)))
 	}
 	if err != nil {
 		s.log.Error("webhooks: attempt not recorded", "delivery", rec.DeliveryID, "attempt", rec.Attempt, "err", err)
+		return 0
 	}
+	return e.Seq
 }
 
 // maybeDisable disables an endpoint whose attempts have all failed for
-// DisableAfter, DisableAfterFailures of them at least (this one
-// included). The append expects the endpoint's version, so concurrent
-// workers disable it once.
-func (s *Service) maybeDisable(ctx context.Context, ep target) {
-	failures := ep.ConsecutiveFailures + 1
+// DisableAfter, DisableAfterFailures of them at least, as the view sees
+// them once it has folded the failed attempt recorded at seq. The append
+// expects the endpoint's version, so concurrent workers disable it once.
+func (s *Service) maybeDisable(ctx context.Context, id string, seq uint64) {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if s.view.WaitFor(wctx, seq) != nil {
+		return
+	}
+	ep, ok := s.registry.target(id)
+	if !ok || ep.Status != StatusActive {
+		return
+	}
+	failures := ep.ConsecutiveFailures
 	since := s.Now()
 	if ep.FailingSince != nil {
 		since = *ep.FailingSince

@@ -94,7 +94,7 @@ func checkURL(raw string, allowPrivate bool) error {
 	if allowPrivate {
 		return nil
 	}
-	host := strings.ToLower(u.Hostname())
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return fmt.Errorf("points at this machine; set allow_private_targets in [webhooks] to allow it")
 	}

@@ -100,10 +100,10 @@ func (s *Service) Run(ctx context.Context) error {
 		return nil
 	}
 	if err := s.Setup(ctx); err != nil {
-		return err
+		return ignoreStop(ctx, err)
 	}
 	if err := s.registerConfigured(ctx); err != nil {
-		return err
+		return ignoreStop(ctx, err)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
@@ -122,7 +122,17 @@ func (s *Service) Run(ctx context.Context) error {
 	for err := range errs {
 		all = append(all, err)
 	}
+	if ctx.Err() != nil {
+		return nil // stopped while starting: not a failure
+	}
 	return errors.Join(all...)
+}
+
+func ignoreStop(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // Created is the answer to a registration: the endpoint and, this once,
