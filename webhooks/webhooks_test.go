@@ -449,3 +449,29 @@ func TestConfiguredEndpointsRegisteredOnce(t *testing.T) {
 		t.Fatalf("delete of a configured endpoint: %v", err)
 	}
 }
+
+func TestTwoInstancesDeliverEachEventOnce(t *testing.T) {
+	t.Parallel()
+	env := eventstest.Start(t)
+	a := start(t, env.Store, testConfig())
+	start(t, env.Store, testConfig())
+	rc := newReceiver(t)
+	register(t, a, rc.URL, "*")
+	const tasks = 10
+	for range tasks {
+		completeTask(t, env.Store)
+	}
+	eventstest.Eventually(t, 10*time.Second, func() bool { return rc.count() >= 2*tasks }, "every event delivered")
+	time.Sleep(300 * time.Millisecond) // room for a duplicate to show up
+	seen := map[string]bool{}
+	for _, d := range rc.deliveries() {
+		id := d.header.Get("webhook-id")
+		if seen[id] {
+			t.Errorf("webhook-id %s delivered twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 2*tasks {
+		t.Fatalf("%d distinct deliveries, want %d", len(seen), 2*tasks)
+	}
+}
