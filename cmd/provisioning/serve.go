@@ -108,6 +108,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (ap
 	if err := file.Section("webhooks", &cfg.Webhooks); err != nil {
 		return cfg, nil, err
 	}
+	if unknown := file.Unknown("webhooks"); len(unknown) > 0 {
+		return cfg, nil, fmt.Errorf("config file %s: unknown settings %s", file.Path, strings.Join(unknown, ", "))
+	}
 	if cfg.Webhooks, err = cfg.Webhooks.WithDefaults(); err != nil {
 		return cfg, nil, fmt.Errorf("config file %s: %w", file.Path, err)
 	}

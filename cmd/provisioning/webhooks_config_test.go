@@ -55,11 +55,18 @@ secret = "webhook-secret"
 	}
 }
 
-func TestServeRefusesAConfiguredEndpointWithoutSecret(t *testing.T) {
+func TestServeRefusesBadWebhookSettings(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "p.toml")
-	_ = os.WriteFile(path, []byte("[[webhooks.endpoints]]\nurl = \"https://x.example.com/\"\nevents = [\"*\"]\n"), 0o600)
-	if _, _, err := parseServe([]string{"--config", path}, func(string) string { return "" }, io.Discard); err == nil {
-		t.Fatal("an endpoint without a secret was accepted")
+	for name, text := range map[string]string{
+		"no secret":        "[[webhooks.endpoints]]\nurl = \"https://x.example.com/\"\nevents = [\"*\"]\n",
+		"typo":             "[webhooks]\nmax_attempt = 3\n",
+		"typo in endpoint": "[[webhooks.endpoints]]\nurl = \"https://x.example.com/\"\nevents = [\"*\"]\nsecret = \"0123456789\"\nsecrt = \"x\"\n",
+		"bad event":        "[[webhooks.endpoints]]\nurl = \"https://x.example.com/\"\nevents = [\"task.done\"]\nsecret = \"0123456789\"\n",
+	} {
+		path := filepath.Join(t.TempDir(), "p.toml")
+		_ = os.WriteFile(path, []byte(text), 0o600)
+		if _, _, err := parseServe([]string{"--config", path}, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
