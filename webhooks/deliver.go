@@ -101,9 +101,12 @@ func (s *Service) deliverLoop(ctx context.Context, id string) {
 	}
 }
 
-// ConsumerConfig is the durable consumer of one endpoint's jobs, shared
+// consumerConfig is the durable consumer of one endpoint's jobs, shared
 // by every instance: explicit acks, no redelivery limit (attempts are
 // counted by the service), room for many jobs waiting out their backoff.
+// AckWait covers a job waiting for a worker (at most one attempt's
+// timeout), its attempt and its recording; a job whose process died
+// comes back after it.
 func (s *Service) consumerConfig(id string) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       consumerName(id),
@@ -111,7 +114,7 @@ func (s *Service) consumerConfig(id string) jetstream.ConsumerConfig {
 		FilterSubject: jobsSubject(id),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       s.cfg.Timeout + 30*time.Second,
+		AckWait:       2*s.cfg.Timeout + 10*time.Second,
 		MaxDeliver:    -1,
 		MaxAckPending: 10000,
 		MaxWaiting:    512,

@@ -117,6 +117,8 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Acks and naks are asynchronous: let the last ones reach the server.
+	_ = s.store.Conn().FlushTimeout(time.Second)
 	close(errs)
 	var all []error
 	for err := range errs {

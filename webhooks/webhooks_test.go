@@ -271,7 +271,9 @@ func TestRestartMidRetryStillDelivers(t *testing.T) {
 	second := start(t, env2.Store, cfg)
 
 	var log []webhooks.Delivery
-	eventstest.Eventually(t, 20*time.Second, func() bool {
+	// A retry whose nak did not reach the server before it stopped comes
+	// back after the consumer's ack wait (2 x 2s + 10s).
+	eventstest.Eventually(t, 30*time.Second, func() bool {
 		log, _ = second.svc.Deliveries(ep.ID, "delivered", 0, 10)
 		return len(log) == 2
 	}, "both events delivered after the restart")
