@@ -32,6 +32,7 @@ import (
 	"provisioning/monitor"
 	"provisioning/projections"
 	"provisioning/ratelimit"
+	"provisioning/webhooks"
 )
 
 // Config is everything an instance needs. DefaultConfig fills it.
@@ -71,6 +72,8 @@ type Config struct {
 	WSQueue int
 
 	IdentityConfig
+	// Webhooks is the [webhooks] table of the config file.
+	Webhooks webhooks.Config
 }
 
 // DefaultConfig is the configuration of `provisioning serve` without
@@ -100,6 +103,7 @@ func DefaultConfig() Config {
 		IdempotencyWindow: 24 * time.Hour,
 		RateLimits:        handlers.DefaultRateLimits(),
 		IdentityConfig:    DefaultIdentity(),
+		Webhooks:          webhooks.DefaultConfig(),
 	}
 }
 
@@ -115,6 +119,7 @@ type Instance struct {
 	view  *projections.Runner
 	tasks *projections.Tasks
 	pool  *executors.Pool
+	hooks *webhooks.Service
 
 	idempotency *handlers.Idempotency
 	counters    *ratelimit.Store
@@ -171,7 +176,8 @@ func (in *Instance) start(ctx context.Context) error {
 	}
 	in.tasks = projections.NewTasks()
 	in.batches = projections.NewBatches()
-	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks, in.batches)
+	registry := webhooks.NewRegistry()
+	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks, in.batches, registry)
 	if in.cfg.SnapshotEvery > 0 {
 		in.view.SnapshotEvery = in.cfg.SnapshotEvery
 	}
@@ -195,6 +201,17 @@ func (in *Instance) start(ctx context.Context) error {
 	if in.load, err = monitor.New(in.cfg.DataDir, 0); err != nil {
 		return err
 	}
+	in.hooks, err = webhooks.New(store, registry, in.view, in.cfg.Webhooks, in.log, in.registry)
+	if err != nil {
+		return err
+	}
+	if in.cfg.Webhooks.On() {
+		// Before anything is appended: the dispatcher's consumer starts
+		// with the events stored after its creation.
+		if err := retry(setupCtx, in.log, "set up webhooks", in.hooks.Setup); err != nil {
+			return err
+		}
+	}
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancelBG
@@ -206,6 +223,7 @@ func (in *Instance) start(ctx context.Context) error {
 	in.goRun("event hub", func() error { return in.hub.Run(bg) })
 	in.goRun("batch coordinator", func() error { return in.coord.Run(bg, in.view.Ready()) })
 	in.goRun("monitor", func() error { return in.load.Run(bg) })
+	in.goRun("webhooks", func() error { return in.hooks.Run(bg) })
 	jobs, stopJobs := context.WithCancel(bg)
 	in.stopJob = stopJobs
 	in.execDone = make(chan struct{})
@@ -302,6 +320,7 @@ func (in *Instance) serve() error {
 		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
 		Access:  in.identity.access,
 		Batches: in.batches, Load: in.load, Health: in.healthChecks(),
+		Webhooks: in.hooks,
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {
@@ -388,6 +407,9 @@ func (in *Instance) NATSURL() string {
 	}
 	return in.nats.ClientURL()
 }
+
+// Webhooks is the instance's webhook service.
+func (in *Instance) Webhooks() *webhooks.Service { return in.hooks }
 
 // Tasks is the instance's task view.
 func (in *Instance) Tasks() *projections.Tasks { return in.tasks }

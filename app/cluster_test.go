@@ -175,7 +175,14 @@ func TestBatchesOnAThreeNodeCluster(t *testing.T) {
 	cluster.Servers[leader].Shutdown()
 	b := clients[0].waitBatch(second, 3*time.Minute)
 	if b.Status != "Completed" {
-		t.Fatalf("after the leader's loss the batch ended %s (%v)", b.Status, b.Error)
+		for _, task := range clients[0].batchTasks(second) {
+			if task.Status != "Completed" {
+				var full map[string]any
+				clients[0].ok(http.MethodGet, "/tasks/"+task.ID, nil, &full)
+				t.Logf("task %s: %v error=%v attempts=%v", task.Name, task.Status, full["error"], full["attempts"])
+			}
+		}
+		t.Fatalf("after the leader's loss the batch ended %s", b.Status)
 	}
 	// The stream's reads go to the new leader; wait until it answers.
 	eventstest.Eventually(t, 30*time.Second, func() bool {

@@ -36,8 +36,8 @@ type execution struct {
 
 	mu       sync.Mutex
 	seq      uint64
-	lastProg time.Time
 	cause    events.Envelope
+	progress chan Progress // the latest progress line not yet recorded
 }
 
 // handle runs one delivered job and decides its ack.
@@ -169,22 +169,48 @@ func (x *execution) reconcile(ctx context.Context) error {
 	}
 }
 
-// progress records a progress line, at most one per ProgressInterval.
-func (x *execution) progress(ctx context.Context, pr Progress) {
-	x.mu.Lock()
-	due := time.Since(x.lastProg) >= x.pool.cfg.ProgressInterval
-	if due {
-		x.lastProg = time.Now()
-	}
-	x.mu.Unlock()
-	if !due {
+// offer hands the latest progress line to the reporter without ever
+// waiting: it runs in the goroutine copying the process's stdout, which
+// must keep reading whatever the event store does (a leader election can
+// hold an append for seconds). An older line not yet recorded is dropped.
+func (x *execution) offer(pr Progress) {
+	select {
+	case x.progress <- pr:
 		return
+	default:
 	}
-	err := x.append(ctx, events.TaskProgress, events.TaskProgressData{
-		TaskID: x.task.TaskID, Attempt: x.attempt, Progress: pr.Percent, Step: pr.Step,
-		TotalSteps: pr.TotalSteps, BatchID: x.task.BatchID})
-	if errors.Is(err, events.ErrConflict) {
-		_ = x.reconcile(ctx)
+	select {
+	case <-x.progress:
+	default:
+	}
+	select {
+	case x.progress <- pr:
+	default:
+	}
+}
+
+// report records offered progress lines, at most one per
+// ProgressInterval, until stop is closed.
+func (x *execution) report(ctx context.Context, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case pr := <-x.progress:
+			err := x.append(ctx, events.TaskProgress, events.TaskProgressData{
+				TaskID: x.task.TaskID, Attempt: x.attempt, Progress: pr.Percent, Step: pr.Step,
+				TotalSteps: pr.TotalSteps, BatchID: x.task.BatchID})
+			if errors.Is(err, events.ErrConflict) {
+				_ = x.reconcile(ctx)
+			}
+			t := time.NewTimer(x.pool.cfg.ProgressInterval)
+			select {
+			case <-stop:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
 	}
 }
 
@@ -223,15 +249,19 @@ func (p *Pool) execute(ctx context.Context, msg jetstream.Msg, x *execution) {
 	p.metrics.started.Inc()
 	hbDone := make(chan struct{})
 	var hb sync.WaitGroup
-	hb.Add(1)
+	hb.Add(2)
 	go func() { defer hb.Done(); x.heartbeat(ctx, msg, hbDone) }()
+	x.progress = make(chan Progress, 1)
+	go func() { defer hb.Done(); x.report(ctx, hbDone) }()
 
 	started := time.Now()
 	argv := append(append(append([]string{}, p.cfg.CLI...), x.task.Subcommand...), x.task.Args...)
 	env := append(append([]string{}, p.cfg.Env...),
 		"PROVISIONING_TASK_ID="+x.task.TaskID, fmt.Sprintf("PROVISIONING_ATTEMPT=%d", x.attempt))
 	res := p.runner.Run(runCtx, Job{TaskID: x.task.TaskID, Attempt: x.attempt, Argv: argv, Env: env},
-		func(pr Progress) { x.progress(ctx, pr) })
+		x.offer)
+	// The heartbeat and the reporter stop before the final status, so no
+	// progress event can follow it.
 	close(hbDone)
 	hb.Wait()
 

@@ -73,6 +73,12 @@ func (p Process) Run(ctx context.Context, job Job, progress func(Progress)) Resu
 	cmd.Cancel = func() error { return signalGroup(cmd, syscall.SIGTERM) }
 	cmd.WaitDelay = p.KillGrace
 	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) && ctx.Err() == nil && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		// The CLI exited 0 but left a child holding its output open: the
+		// run succeeded; the child is not ours to keep.
+		_ = signalGroup(cmd, syscall.SIGKILL)
+		err = nil
+	}
 	if ctx.Err() != nil && cmd.Process != nil {
 		// Whatever the leader did, nothing of the group may outlive a
 		// cancelled job.

@@ -95,3 +95,13 @@ func alive(pid int) bool {
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
 }
+
+// A CLI that exits 0 but leaves a child holding stdout open still
+// succeeded; the child is killed.
+func TestProcessExitZeroWithAChildHoldingOutput(t *testing.T) {
+	res := executors.Process{KillGrace: 200 * time.Millisecond}.Run(context.Background(),
+		executors.Job{Argv: []string{"sh", "-c", "echo done; sleep 30 &"}}, nil)
+	if res.Err != nil || res.ExitCode != 0 || res.Output != "done" {
+		t.Fatalf("exit %d err %v output %q", res.ExitCode, res.Err, res.Output)
+	}
+}

@@ -57,6 +57,8 @@ type Orchestrator struct {
 	Health map[string]HealthCheck
 	// Load reports host and process load; nil leaves it out.
 	Load LoadSource
+	// Webhooks serves /webhooks; nil: no /webhooks routes.
+	Webhooks Webhooks
 }
 
 // Handler returns the API's router: every route of the orchestrator is in
@@ -87,6 +89,14 @@ func (o *Orchestrator) Handler() http.Handler {
 		r.Get("/state/system/metrics", o.systemMetrics)
 		r.Get("/state/system/health", o.systemHealth)
 		r.Get("/state/statistics", o.statistics)
+		if o.Webhooks != nil {
+			r.Post("/webhooks", o.createWebhook)
+			r.Get("/webhooks", o.listWebhooks)
+			r.Get("/webhooks/{id}", o.getWebhook)
+			r.Delete("/webhooks/{id}", o.deleteWebhook)
+			r.Get("/webhooks/{id}/deliveries", o.listDeliveries)
+			r.Post("/webhooks/deliveries/{id}/retry", o.retryDelivery)
+		}
 	})
 	return r
 }

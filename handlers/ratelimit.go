@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -92,12 +93,17 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 		name, lim := name, lim
 		opts := []httprate.Option{
 			httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+				if st, _ := r.Context().Value(limitStateKey{}).(*limitState); st != nil && st.err != nil {
+					return // the counters failed: let the request through
+				}
 				l.rejected.WithLabelValues(name).Inc()
 				writeError(w, r, errorf(http.StatusTooManyRequests, "rate limit exceeded: at most %d requests per %s; retry after %s seconds",
 					lim.Requests, lim.Window, w.Header().Get("Retry-After")))
 			}),
 			httprate.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
-				writeError(w, r, fmt.Errorf("rate limit %s: %w", name, err))
+				if st, _ := r.Context().Value(limitStateKey{}).(*limitState); st != nil {
+					st.err = fmt.Errorf("rate limit %s: %w", name, err)
+				}
 			}),
 		}
 		if counters != nil {
@@ -108,8 +114,17 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 	return l
 }
 
+type limitStateKey struct{}
+
+// limitState carries a counter failure from httprate's error handler to
+// its limit handler.
+type limitState struct{ err error }
+
 // limited counts one request of key against the named limiter, sets the
-// X-RateLimit-* headers, and answers 429 (reporting true) when over.
+// X-RateLimit-* headers, and answers 429 (reporting true) when over. When
+// the counters cannot be reached (a NATS leader election) the request is
+// let through and the failure logged: the limits protect the service,
+// they must not take it down with the counter store.
 func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key string) bool {
 	if l == nil {
 		return false
@@ -118,5 +133,11 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 	if rl == nil {
 		return false
 	}
-	return rl.RespondOnLimit(w, r, name+":"+key)
+	st := &limitState{}
+	stop := rl.RespondOnLimit(w, r.WithContext(context.WithValue(r.Context(), limitStateKey{}, st)), name+":"+key)
+	if st.err != nil {
+		logger(r.Context()).Warn("rate limit not checked, request let through", "limiter", name, "err", st.err)
+		return false
+	}
+	return stop
 }

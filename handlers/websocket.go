@@ -15,6 +15,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/hub"
+	"provisioning/outward"
 )
 
 // WebSocket settings.
@@ -119,6 +120,10 @@ func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// WebSocketHandler is the /ws handler without the router's middleware,
+// for programs that serve it themselves (the benchmarks).
+func (o *Orchestrator) WebSocketHandler() http.Handler { return http.HandlerFunc(o.websocket) }
+
 // streamOptions parses the query of /ws (and of event tails).
 func streamOptions(q url.Values) (hub.Filter, uint64, error) {
 	var f hub.Filter
@@ -126,7 +131,7 @@ func streamOptions(q url.Values) (hub.Filter, uint64, error) {
 		f.Types = map[events.Type]bool{}
 		for _, t := range strings.Split(v, ",") {
 			t = strings.TrimSpace(t)
-			if _, ok := events.AggregateOf(events.Type(t)); !ok {
+			if _, ok := events.AggregateOf(events.Type(t)); !ok || outward.InternalType(events.Type(t)) {
 				return f, 0, errorf(http.StatusBadRequest, "events: %q is not an event type", t)
 			}
 			f.Types[events.Type(t)] = true

@@ -243,3 +243,30 @@ func TestANonReadingClientIsCutOffWhileFiftyOthersGetEverything(t *testing.T) {
 		break
 	}
 }
+
+// Webhook registrations carry their secret: they never reach a stream.
+func TestWebSocketNeverStreamsWebhookSecrets(t *testing.T) {
+	t.Parallel()
+	in, orch, token := wsInstance(t, func(c *app.Config) { c.Workers = 0 })
+	secret := "a-webhook-secret-that-must-stay-home"
+	res := orch.Do(t, "POST", "/webhooks", map[string]any{"url": "https://hooks.example.com/x", "events": []string{"*"}, "secret": secret})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create webhook: %d %s", res.Status, res.Raw)
+	}
+	id := submitTask(t, orch, "/workflows/servers/create", map[string]any{"infra": "after"})
+	c := dialWS(t, wsURL(in, "token="+token+"&since=1"), nil)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, data, err := c.Read(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), secret) || strings.Contains(string(data), `"event_type":"Webhook`) {
+			t.Fatalf("a webhook event was streamed: %s", data)
+		}
+		if strings.Contains(string(data), id) {
+			return // everything before the task's creation was replayed
+		}
+	}
+}

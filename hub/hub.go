@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
+	"provisioning/outward"
 )
 
 // Event is one event prepared for subscribers: its frame is rendered once
@@ -46,18 +47,19 @@ type frame struct {
 	Seq       uint64          `json:"seq"`
 }
 
-// Prepare renders an envelope for subscribers.
+// Prepare renders an envelope for subscribers (see package outward for
+// the shape of the data).
 func Prepare(e events.Envelope) *Event {
-	pub := events.PublicOf(e)
+	data, ids := outward.Render(e)
 	meta := map[string]any{"event_id": e.ID, "aggregate": e.Aggregate, "aggregate_id": e.AggregateID}
-	for k, v := range map[string]string{"task_id": pub.TaskID, "batch_id": pub.BatchID, "operation_id": pub.OperationID,
-		"status": pub.Status, "correlation_id": e.CorrelationID} {
+	for k, v := range map[string]string{"task_id": ids.TaskID, "batch_id": ids.BatchID, "operation_id": ids.OperationID,
+		"status": ids.Status, "correlation_id": e.CorrelationID} {
 		if v != "" {
 			meta[k] = v
 		}
 	}
-	data, _ := json.Marshal(frame{EventType: e.Type, Timestamp: e.Time, Data: pub.Data, Metadata: meta, Seq: e.Seq})
-	return &Event{Seq: e.Seq, Type: e.Type, TaskID: pub.TaskID, BatchID: pub.BatchID, Frame: data}
+	frame, _ := json.Marshal(frame{EventType: e.Type, Timestamp: e.Time, Data: data, Metadata: meta, Seq: e.Seq})
+	return &Event{Seq: e.Seq, Type: e.Type, TaskID: ids.TaskID, BatchID: ids.BatchID, Frame: frame}
 }
 
 // Filter selects events; empty fields select everything.
@@ -127,6 +129,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		if perr != nil {
 			h.log.Warn("hub skips an unreadable event", "seq", e.Seq, "err", perr)
 			return nil
+		}
+		if outward.Internal(e) {
+			return nil // webhook bookkeeping carries secrets: never streamed
 		}
 		h.publish(Prepare(e))
 		return nil
@@ -248,7 +253,7 @@ func (s *Subscription) Replay(ctx context.Context, fn func(*Event) error) error 
 		if e.Seq > s.from {
 			return events.ErrStop
 		}
-		if perr != nil {
+		if perr != nil || outward.Internal(e) {
 			return nil
 		}
 		ev := Prepare(e)

@@ -152,6 +152,16 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (ap
 	cfg.BootstrapOutput = stderr
 	if cfg.TokenTTL <= 0 {
 		return cfg, nil, errors.New("--token-ttl must be positive")
+
+	}
+	if err := file.Section("webhooks", &cfg.Webhooks); err != nil {
+		return cfg, nil, err
+	}
+	if unknown := file.Unknown("webhooks"); len(unknown) > 0 {
+		return cfg, nil, fmt.Errorf("config file %s: unknown settings %s", file.Path, strings.Join(unknown, ", "))
+	}
+	if cfg.Webhooks, err = cfg.Webhooks.WithDefaults(); err != nil {
+		return cfg, nil, fmt.Errorf("config file %s: %w", file.Path, err)
 	}
 	cfg.CLI = strings.Fields(cli)
 	if len(cfg.CLI) == 0 {

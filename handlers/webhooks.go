@@ -1,0 +1,137 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"provisioning/events"
+	"provisioning/webhooks"
+)
+
+// Webhooks is what the /webhooks routes need; *webhooks.Service
+// satisfies it.
+type Webhooks interface {
+	Create(ctx context.Context, by webhooks.Caller, req webhooks.Request, opts ...events.AppendOption) (webhooks.Created, error)
+	Delete(ctx context.Context, by webhooks.Caller, id string) error
+	Retry(ctx context.Context, by webhooks.Caller, deliveryID string) (webhooks.Delivery, error)
+	Endpoint(id string) (webhooks.Endpoint, bool)
+	Endpoints(offset, limit int) ([]webhooks.Endpoint, int)
+	Deliveries(webhookID, status string, offset, limit int) ([]webhooks.Delivery, int)
+}
+
+func caller(r *http.Request) webhooks.Caller {
+	return webhooks.Caller{Actor: actor(r), CorrelationID: RequestID(r.Context())}
+}
+
+// webhookError maps the service's sentinels to client errors.
+func webhookError(err error) error {
+	switch {
+	case errors.Is(err, webhooks.ErrConfigured), errors.Is(err, webhooks.ErrInFlight):
+		return errorf(http.StatusConflict, "%s", err.Error())
+	case errors.Is(err, events.ErrConflict):
+		return errorf(http.StatusConflict, "it changed meanwhile; read it again and retry")
+	}
+	return err
+}
+
+// createWebhook registers an endpoint; the answer is the only time its
+// secret is shown.
+func (o *Orchestrator) createWebhook(w http.ResponseWriter, r *http.Request) {
+	var req webhooks.Request
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	created, err := o.Webhooks.Create(r.Context(), caller(r), req, idempotency(r)...)
+	if err != nil {
+		writeError(w, r, webhookError(err))
+		return
+	}
+	w.Header().Set("Location", "/webhooks/"+created.ID)
+	writeJSON(w, http.StatusCreated, created)
+}
+
+func (o *Orchestrator) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := o.fresh(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	list, total := o.Webhooks.Endpoints(p.Offset, p.Limit)
+	writePage(w, r, p, total, list)
+}
+
+func (o *Orchestrator) getWebhook(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := o.fresh(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ep, ok := o.Webhooks.Endpoint(id)
+	if !ok {
+		writeError(w, r, errorf(http.StatusNotFound, "webhook %s not found", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, ep)
+}
+
+func (o *Orchestrator) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := o.fresh(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := o.Webhooks.Delete(r.Context(), caller(r), id); err != nil {
+		writeError(w, r, webhookError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, "Webhook deleted")
+}
+
+func (o *Orchestrator) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	p, err := parsePage(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	status := r.URL.Query().Get("status")
+	if status != "" && !oneOf(status, webhooks.DeliveryStatuses) {
+		writeError(w, r, errorf(http.StatusBadRequest, "status must be one of %s, not %q", strings.Join(webhooks.DeliveryStatuses, ", "), status))
+		return
+	}
+	if err := o.fresh(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if _, ok := o.Webhooks.Endpoint(id); !ok {
+		writeError(w, r, errorf(http.StatusNotFound, "webhook %s not found", id))
+		return
+	}
+	list, total := o.Webhooks.Deliveries(id, status, p.Offset, p.Limit)
+	writePage(w, r, p, total, list)
+}
+
+// retryDelivery queues one more round of attempts of a delivery; the
+// answer is the delivery, now pending.
+func (o *Orchestrator) retryDelivery(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := o.fresh(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	d, err := o.Webhooks.Retry(r.Context(), caller(r), id)
+	if err != nil {
+		writeError(w, r, webhookError(err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d)
+}

@@ -1,0 +1,24 @@
+package webhooks
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics of deliveries; no label carries an endpoint's URL or id.
+type metrics struct {
+	dispatched prometheus.Counter
+	attempts   *prometheus.CounterVec
+	latency    prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		dispatched: prometheus.NewCounter(prometheus.CounterOpts{Name: "webhook_jobs_queued_total", Help: "Webhook deliveries queued."}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "webhook_attempts_total",
+			Help: "Webhook delivery attempts by outcome (delivered, retrying, failed)."}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "webhook_attempt_duration_seconds",
+			Help: "Duration of webhook delivery attempts.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.dispatched, m.attempts, m.latency)
+	}
+	return m
+}

@@ -1,0 +1,290 @@
+// Package webhooks delivers events to HTTP endpoints, signed, at least
+// once, surviving restarts.
+//
+// The registry is event-sourced: endpoints are the "webhook" aggregate
+// of PROV_EVENTS, folded by every instance into a Registry (a projection
+// run by the instance's runner). Delivery has two durable steps, both on
+// JetStream and shared by every instance:
+//
+//  1. The dispatcher, a durable consumer of PROV_EVENTS, turns each event
+//     into one job per subscribed endpoint on the work-queue stream
+//     PROV_WEBHOOKS (subject prov.webhooks.jobs.<endpoint>), deduplicated
+//     by delivery id, then acknowledges the event.
+//  2. Each endpoint has its own durable consumer of its jobs, so one slow
+//     or dead endpoint never delays another. A failed attempt is
+//     negatively acknowledged with the backoff delay; after MaxAttempts
+//     the job is acknowledged and the delivery kept as failed.
+//
+// Every attempt is recorded as a WebhookDeliveryAttempted event (the
+// deliveries log); a manual retry is a WebhookDeliveryRetryRequested
+// event that the dispatcher turns into a new job. Webhook events are
+// never dispatched themselves.
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"provisioning/events"
+)
+
+// View is the consistency the service needs from the runner folding its
+// Registry (*projections.Runner).
+type View interface {
+	WaitFor(ctx context.Context, seq uint64) error
+	WaitForLatest(ctx context.Context) error
+}
+
+// Sentinels of the service's methods.
+var (
+	// ErrConfigured: the endpoint comes from the config file; change it
+	// there.
+	ErrConfigured = errors.New("the endpoint is defined in the configuration file")
+	// ErrInFlight: the delivery is still being attempted.
+	ErrInFlight = errors.New("the delivery is still in progress")
+)
+
+// Caller is who asks for a change, recorded in its event.
+type Caller struct {
+	Actor         string
+	CorrelationID string
+}
+
+// Service registers endpoints and delivers to them. Create it with New,
+// then Setup, then Run.
+type Service struct {
+	store    *events.Store
+	registry *Registry
+	view     View
+	cfg      Config
+	log      *slog.Logger
+	client   *http.Client
+	metrics  *metrics
+
+	// Now and Rand are replaceable for tests.
+	Now  func() time.Time
+	Rand func() float64
+}
+
+// New returns a service; cfg is checked and completed with defaults. reg
+// may be nil.
+func New(store *events.Store, registry *Registry, view View, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	cfg, err := cfg.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		store: store, registry: registry, view: view, cfg: cfg, log: log,
+		client:  newClient(cfg.AllowPrivateTargets, cfg.Timeout),
+		metrics: newMetrics(reg), Now: time.Now, Rand: rand.Float64,
+	}, nil
+}
+
+// Registry is the service's view of endpoints and deliveries.
+func (s *Service) Registry() *Registry { return s.registry }
+
+// Run registers the configured endpoints, then dispatches and delivers
+// until ctx ends. An instance with enabled = false only serves the API.
+func (s *Service) Run(ctx context.Context) error {
+	if !s.cfg.On() {
+		<-ctx.Done()
+		return nil
+	}
+	if err := s.Setup(ctx); err != nil {
+		return ignoreStop(ctx, err)
+	}
+	if err := s.registerConfigured(ctx); err != nil {
+		return ignoreStop(ctx, err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, run := range []func(context.Context) error{s.dispatch, s.deliverAll} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	// Acks and naks are asynchronous: let the last ones reach the server.
+	_ = s.store.Conn().FlushTimeout(time.Second)
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if ctx.Err() != nil {
+		return nil // stopped while starting: not a failure
+	}
+	return errors.Join(all...)
+}
+
+func ignoreStop(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Created is the answer to a registration: the endpoint and, this once,
+// its secret.
+type Created struct {
+	Endpoint
+	Secret string `json:"secret"`
+}
+
+// Create registers an endpoint from the API. The secret is generated
+// when the request has none. opts may carry an idempotency key: a
+// repeated request returns the first registration.
+func (s *Service) Create(ctx context.Context, by Caller, req Request, opts ...events.AppendOption) (Created, error) {
+	if err := req.validate(s.cfg.AllowPrivateTargets); err != nil {
+		return Created{}, err
+	}
+	if req.Secret == "" {
+		req.Secret = newSecret()
+	}
+	id := events.NewID()
+	data := events.WebhookRegisteredData{WebhookID: id, URL: req.URL, Events: req.Events, Secret: req.Secret,
+		Description: req.Description, Source: events.WebhookSourceAPI}
+	stored, err := s.append(ctx, by, events.WebhookRegistered, id, data, append(opts, events.ExpectLast(0))...)
+	if err != nil {
+		return Created{}, err
+	}
+	if err := stored.Decode(&data); err != nil {
+		return Created{}, err
+	}
+	return Created{Secret: data.Secret, Endpoint: Endpoint{
+		ID: stored.AggregateID, URL: data.URL, Events: data.Events, Description: data.Description, Source: data.Source,
+		Status: StatusActive, CreatedAt: stored.Time, UpdatedAt: stored.Time,
+	}}, nil
+}
+
+// Delete removes an endpoint registered through the API; its queued
+// deliveries are dropped.
+func (s *Service) Delete(ctx context.Context, by Caller, id string) error {
+	ep, ok := s.registry.target(id)
+	if !ok {
+		return fmt.Errorf("%w: webhook %s", events.ErrNotFound, id)
+	}
+	if ep.Source == events.WebhookSourceConfig {
+		return fmt.Errorf("%w: remove %s from [webhooks] and restart", ErrConfigured, ep.URL)
+	}
+	_, err := s.append(ctx, by, events.WebhookDeleted, id, events.WebhookDeletedData{WebhookID: id}, events.ExpectLast(ep.Seq))
+	return err
+}
+
+// Retry asks for another round of attempts of a delivery that failed (or
+// was delivered and is wanted again), keeping its webhook-id. When its
+// endpoint was disabled, it is enabled again.
+func (s *Service) Retry(ctx context.Context, by Caller, deliveryID string) (Delivery, error) {
+	d, ok := s.registry.Delivery(deliveryID)
+	if !ok {
+		return Delivery{}, fmt.Errorf("%w: delivery %s", events.ErrNotFound, deliveryID)
+	}
+	if d.Status != events.DeliveryFailed && d.Status != events.DeliveryDelivered {
+		return Delivery{}, fmt.Errorf("%w: delivery %s is %s", ErrInFlight, deliveryID, d.Status)
+	}
+	ep, ok := s.registry.target(d.WebhookID)
+	if !ok {
+		return Delivery{}, fmt.Errorf("%w: webhook %s", events.ErrNotFound, d.WebhookID)
+	}
+	if ep.Status == StatusDisabled {
+		_, err := s.append(ctx, by, events.WebhookEnabled, ep.ID,
+			events.WebhookEnabledData{WebhookID: ep.ID, Reason: "delivery " + deliveryID + " retried by hand"}, events.ExpectLast(ep.Seq))
+		if err != nil && !errors.Is(err, events.ErrConflict) {
+			return Delivery{}, err
+		}
+	}
+	data := events.WebhookDeliveryRetryRequestedData{DeliveryID: d.ID, WebhookID: d.WebhookID, Event: d.Event,
+		EventID: d.EventID, EventSeq: d.EventSeq, Attempts: d.Attempt}
+	if _, err := s.append(ctx, by, events.WebhookDeliveryRetryRequested, d.ID, data, events.ExpectLast(d.Seq)); err != nil {
+		return Delivery{}, err
+	}
+	d.Status, d.NextRetryAt = DeliveryPending, nil
+	return d, nil
+}
+
+func (s *Service) append(ctx context.Context, by Caller, t events.Type, id string, data any, opts ...events.AppendOption) (events.Envelope, error) {
+	e, err := events.New(t, id, data)
+	if err != nil {
+		return events.Envelope{}, err
+	}
+	e.Actor, e.CorrelationID = by.Actor, by.CorrelationID
+	return s.store.Append(ctx, e, opts...)
+}
+
+// system is the caller of the service's own decisions.
+var system = Caller{Actor: "system:webhooks"}
+
+// registerConfigured makes the registry match the config file: new or
+// changed endpoints are (re)registered under their stable ids, and
+// configured endpoints no longer in the file are deleted. Appends expect
+// the version read, so instances starting together do it once.
+func (s *Service) registerConfigured(ctx context.Context) error {
+	if err := s.view.WaitForLatest(ctx); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	want := map[string]bool{}
+	for _, c := range s.cfg.Endpoints {
+		id := ConfigID(c.URL)
+		want[id] = true
+		cur, exists := s.registry.target(id)
+		if exists && cur.URL == c.URL && slices.Equal(cur.Events, c.Events) && cur.Secret == c.Secret && cur.Description == c.Description {
+			continue
+		}
+		data := events.WebhookRegisteredData{WebhookID: id, URL: c.URL, Events: c.Events, Secret: c.Secret,
+			Description: c.Description, Source: events.WebhookSourceConfig}
+		_, err := s.append(ctx, system, events.WebhookRegistered, id, data, events.ExpectLast(s.registry.lastSeq(id)))
+		if err != nil && !errors.Is(err, events.ErrConflict) {
+			return fmt.Errorf("webhooks: register %s: %w", c.URL, err)
+		}
+	}
+	for _, ep := range s.registry.configured() {
+		if want[ep.ID] {
+			continue
+		}
+		_, err := s.append(ctx, system, events.WebhookDeleted, ep.ID, events.WebhookDeletedData{WebhookID: ep.ID}, events.ExpectLast(ep.Seq))
+		if err != nil && !errors.Is(err, events.ErrConflict) {
+			return fmt.Errorf("webhooks: unregister %s: %w", ep.URL, err)
+		}
+	}
+	return nil
+}
+
+// backoff is the wait after failed attempt n (1-based), with jitter.
+func (s *Service) backoff(n int) time.Duration {
+	sched := s.cfg.RetrySchedule
+	d := sched[min(n-1, len(sched)-1)]
+	if s.cfg.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + s.cfg.Jitter*(2*s.Rand()-1)))
+	}
+	return d
+}
+
+// Endpoint returns a registered endpoint (without its secret).
+func (s *Service) Endpoint(id string) (Endpoint, bool) { return s.registry.Get(id) }
+
+// Endpoints returns a page of endpoints and their count.
+func (s *Service) Endpoints(offset, limit int) ([]Endpoint, int) {
+	return s.registry.List(offset, limit)
+}
+
+// Deliveries returns a page of an endpoint's deliveries, newest first,
+// optionally in one status, and how many match.
+func (s *Service) Deliveries(webhookID, status string, offset, limit int) ([]Delivery, int) {
+	return s.registry.Deliveries(webhookID, status, offset, limit)
+}
+
+// DeliveryStatuses are the statuses a delivery can be in.
+var DeliveryStatuses = []string{DeliveryPending, events.DeliveryRetrying, events.DeliveryDelivered, events.DeliveryFailed}
