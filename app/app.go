@@ -74,6 +74,9 @@ type Config struct {
 	IdentityConfig
 	// Webhooks is the [webhooks] table of the config file.
 	Webhooks webhooks.Config
+	// ReadWait bounds how long a read waits for the views to catch up with
+	// the stream before answering 503.
+	ReadWait time.Duration
 }
 
 // DefaultConfig is the configuration of `provisioning serve` without
@@ -320,7 +323,7 @@ func (in *Instance) serve() error {
 		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
 		Access:  in.identity.access,
 		Batches: in.batches, Load: in.load, Health: in.healthChecks(),
-		Webhooks: in.hooks,
+		Webhooks: in.hooks, ReadWait: in.cfg.ReadWait,
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {
