@@ -3,11 +3,12 @@
 // CLI's commands (servers, taskserv and cluster, each create and delete),
 // takes realistic, configurable time, prints progress lines, supports
 // --check as a dry run, fails on demand, and keeps its "cloud" in a state
-// file so a delete really undoes a create.
+// directory so a delete really undoes a create.
 //
 // Environment:
 //
-//	PROVISIONING_SIM_STATE  state file (default ./data/simulator/state.json)
+//	PROVISIONING_SIM_STATE  state path: resources/ and journal.jsonl live in its
+//	                        directory (default ./data/simulator/state.json)
 //	PROVISIONING_SIM_SPEED  time factor: 1 realistic (about 15 s a task), 0 instant
 //	PROVISIONING_SIM_FAIL   regexp; a server, taskserv, cluster or infra name
 //	                        matching it fails at about 60 % (default ^fail)

@@ -6,16 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// State is the simulated cloud: which resources exist, kept in a JSON file
-// shared by every simulator process (guarded by a file lock), and a journal
-// of runs beside it.
+// State is the simulated cloud: one small file per existing resource under
+// resources/ beside the state path (so a run costs the same however big
+// the cloud grows, and runs need no shared lock), and a journal of runs.
 type State struct {
 	path string
 }
@@ -26,16 +29,25 @@ type Resource struct {
 	TaskID    string    `json:"task_id,omitempty"`
 }
 
-type stateFile struct {
-	Resources map[string]Resource `json:"resources"`
-}
-
-// OpenState prepares the state file's directory.
+// OpenState prepares the state's directory.
 func OpenState(path string) (*State, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	s := &State{path: path}
+	if err := os.MkdirAll(s.resourcesDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("simulator state: %w", err)
 	}
-	return &State{path: path}, nil
+	return s, nil
+}
+
+func (s *State) resourcesDir() string { return filepath.Join(filepath.Dir(s.path), "resources") }
+
+// file is where a resource key ("servers/<infra>/<name>") lives; each
+// part is escaped so no name can leave the directory.
+func (s *State) file(key string) string {
+	parts := strings.Split(key, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return filepath.Join(s.resourcesDir(), strings.Join(parts, string(filepath.Separator))+".json")
 }
 
 func (s *State) journalPath() string { return filepath.Join(filepath.Dir(s.path), "journal.jsonl") }
@@ -88,76 +100,68 @@ func (s *State) Start(taskID, attempt string) (release func(code int), overlap b
 	}, overlap, nil
 }
 
-// Apply creates or deletes resources and reports how many changed.
+// Apply creates or deletes resources and reports how many changed. A
+// create that finds its resource, or a delete that does not, changes
+// nothing: the CLI is idempotent.
 func (s *State) Apply(op string, resources []string, taskID string) (int, error) {
 	changed := 0
-	err := s.update(func(st *stateFile) {
-		for _, r := range resources {
-			_, exists := st.Resources[r]
-			switch {
-			case op == "create" && !exists:
-				st.Resources[r] = Resource{CreatedAt: time.Now().UTC(), TaskID: taskID}
-				changed++
-			case op == "delete" && exists:
-				delete(st.Resources, r)
-				changed++
+	for _, r := range resources {
+		f := s.file(r)
+		switch op {
+		case "create":
+			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+				return changed, fmt.Errorf("simulator state: %w", err)
 			}
+			data, _ := json.Marshal(Resource{CreatedAt: time.Now().UTC(), TaskID: taskID})
+			out, err := os.OpenFile(f, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				continue
+			}
+			if err != nil {
+				return changed, fmt.Errorf("simulator state: %w", err)
+			}
+			_, werr := out.Write(data)
+			if err := errors.Join(werr, out.Close()); err != nil {
+				return changed, fmt.Errorf("simulator state: %w", err)
+			}
+			changed++
+		case "delete":
+			err := os.Remove(f)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return changed, fmt.Errorf("simulator state: %w", err)
+			}
+			changed++
 		}
-	})
-	return changed, err
+	}
+	return changed, nil
 }
 
 // Resources lists the existing resources, sorted.
 func (s *State) Resources() ([]string, error) {
 	var out []string
-	err := s.update(func(st *stateFile) {
-		for r := range st.Resources {
-			out = append(out, r)
+	root := s.resourcesDir()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
 		}
+		rel, err := filepath.Rel(root, strings.TrimSuffix(path, ".json"))
+		if err != nil {
+			return err
+		}
+		parts := strings.Split(rel, string(filepath.Separator))
+		for i, p := range parts {
+			if parts[i], err = url.PathUnescape(p); err != nil {
+				return err
+			}
+		}
+		out = append(out, strings.Join(parts, "/"))
+		return nil
 	})
 	sort.Strings(out)
 	return out, err
-}
-
-// update runs fn on the state under an exclusive lock and writes the
-// result atomically (temporary file, then rename).
-func (s *State) update(fn func(*stateFile)) error {
-	lf, err := os.OpenFile(s.path+".flock", os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("simulator state lock: %w", err)
-	}
-	defer lf.Close()
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("simulator state lock: %w", err)
-	}
-	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
-	st := stateFile{Resources: map[string]Resource{}}
-	data, err := os.ReadFile(s.path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("read simulator state: %w", err)
-	default:
-		if err := json.Unmarshal(data, &st); err != nil {
-			return fmt.Errorf("simulator state %s is corrupted: %w", s.path, err)
-		}
-		if st.Resources == nil {
-			st.Resources = map[string]Resource{}
-		}
-	}
-	fn(&st)
-	out, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		return fmt.Errorf("write simulator state: %w", err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("write simulator state: %w", err)
-	}
-	return nil
 }
 
 // ReadJournal reads the journal of the state at path.
