@@ -63,10 +63,19 @@ type Orchestrator struct {
 
 // Handler returns the API's router: every route of the orchestrator is in
 // this one function.
-func (o *Orchestrator) Handler() http.Handler {
+func (o *Orchestrator) Handler() http.Handler { return o.router(true) }
+
+// UnguardedHandler is the same router without authentication, policies,
+// rate limits and audit: the core path alone, for the benchmarks that
+// measure it and for embedding behind another gate. app never serves it.
+func (o *Orchestrator) UnguardedHandler() http.Handler { return o.router(false) }
+
+func (o *Orchestrator) router(guarded bool) http.Handler {
 	r := chi.NewRouter()
 	r.Use(requestIDMiddleware(o.Log), recoverer, accessLog, newHTTPMetrics(o.Registry, "orchestrator").middleware)
-	r.Use(o.Access.guard(r))
+	if guarded {
+		r.Use(o.Access.guard(r))
+	}
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))

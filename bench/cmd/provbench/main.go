@@ -34,7 +34,8 @@ func run() int {
 		clients  = flag.Int("clients", 64, "concurrent keep-alive clients")
 		syncs    = flag.String("sync", "always,1s", "sync modes to measure, comma-separated")
 		out      = flag.String("out", "bench/results", "directory for results.json and results.md")
-		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory")
+		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory,batch,eventsout,cluster")
+		batchOps = flag.Int("batch-ops", 10000, "operations of the batch benchmark")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -52,21 +53,53 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", section, err)
 		return 1
 	}
+	rawRate := 0.0
 	for _, mode := range strings.Split(*syncs, ",") {
 		opts := bench.CoreOptions{Sync: mode, Clients: *clients, Duration: *duration, CLI: []string{exe, "simulate"}, Log: log}
 		if want("core") {
 			fmt.Printf("core, sync %s:\n", mode)
-			rows, err := bench.Core(ctx, opts)
-			if err != nil {
-				return fail("core", err)
+			for name, fn := range map[string]func(context.Context, bench.CoreOptions) ([]bench.Row, error){"core path": bench.CorePath, "full stack": bench.Core} {
+				rows, err := fn(ctx, opts)
+				if err != nil {
+					return fail(name, err)
+				}
+				rep.Add(os.Stdout, rows...)
+				for _, r := range rows {
+					if r.Name == "raw JetStream sync publishes" && mode == "1s" {
+						rawRate = r.Value
+					}
+				}
 			}
-			rep.Add(os.Stdout, rows...)
-			rows, err = bench.SubmitToRunning(ctx, opts, 200)
+			rows, err := bench.SubmitToRunning(ctx, opts, 200)
 			if err != nil {
 				return fail("submit-to-running", err)
 			}
 			rep.Add(os.Stdout, rows...)
 		}
+	}
+	if want("batch") {
+		fmt.Println("batch:")
+		rows, err := batchRows(ctx, exe, *batchOps, rawRate)
+		if err != nil {
+			return fail("batch", err)
+		}
+		rep.Add(os.Stdout, rows...)
+	}
+	if want("eventsout") {
+		fmt.Println("events out:")
+		rows, err := eventsOutRows(ctx)
+		if err != nil {
+			return fail("events out", err)
+		}
+		rep.Add(os.Stdout, rows...)
+	}
+	if want("cluster") {
+		fmt.Println("three-node cluster:")
+		rows, err := clusterRows(ctx, exe, *clients, *duration, log)
+		if err != nil {
+			return fail("cluster", err)
+		}
+		rep.Add(os.Stdout, rows...)
 	}
 	if want("memory") {
 		fmt.Println("memory:")
