@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
@@ -67,9 +68,15 @@ func DefaultRateLimits() RateLimits {
 // Limiters enforce RateLimits with go-chi/httprate; counters is where the
 // counts live (ratelimit.Store shares them across instances).
 type Limiters struct {
-	byName   map[string]*httprate.RateLimiter
+	byName   map[string][]*httprate.RateLimiter // shards, by hash of the key
 	rejected *prometheus.CounterVec
 }
+
+// limiterShards: httprate holds one mutex per limiter while it asks the
+// counter, a network round trip here; shards keyed by the limited key let
+// different callers' checks run at once while one key always meets the
+// same shard.
+const limiterShards = 32
 
 // CounterSource hands out a counter per limiter name.
 type CounterSource interface {
@@ -79,7 +86,7 @@ type CounterSource interface {
 // NewLimiters builds the limiters; reg may be nil.
 func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Registerer) *Limiters {
 	l := &Limiters{
-		byName: map[string]*httprate.RateLimiter{},
+		byName: map[string][]*httprate.RateLimiter{},
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_rate_limited_total", Help: "Requests refused with 429, by limiter."}, []string{"limiter"}),
 	}
@@ -109,7 +116,11 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 		if counters != nil {
 			opts = append(opts, httprate.WithLimitCounter(counters.Counter(name)))
 		}
-		l.byName[name] = httprate.NewRateLimiter(lim.Requests, lim.Window, opts...)
+		shards := make([]*httprate.RateLimiter, limiterShards)
+		for i := range shards {
+			shards[i] = httprate.NewRateLimiter(lim.Requests, lim.Window, opts...)
+		}
+		l.byName[name] = shards
 	}
 	return l
 }
@@ -129,10 +140,13 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 	if l == nil {
 		return false
 	}
-	rl := l.byName[name]
-	if rl == nil {
+	shards := l.byName[name]
+	if shards == nil {
 		return false
 	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	rl := shards[h.Sum32()%uint32(len(shards))]
 	st := &limitState{}
 	stop := rl.RespondOnLimit(w, r.WithContext(context.WithValue(r.Context(), limitStateKey{}, st)), name+":"+key)
 	if st.err != nil {

@@ -86,7 +86,7 @@ func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) {
 	send := func(ev *hub.Event) error {
 		wctx, cancel := context.WithTimeout(writes, wsWriteTimeout)
 		defer cancel()
-		return c.Write(wctx, websocket.MessageText, ev.Frame)
+		return c.Write(wctx, websocket.MessageText, ev.Frame())
 	}
 	if err := sub.Replay(ctx, send); err != nil {
 		c.Close(websocket.StatusInternalError, "replay failed")

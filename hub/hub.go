@@ -28,16 +28,26 @@ import (
 	"provisioning/outward"
 )
 
-// Event is one event prepared for subscribers: its frame is rendered once
-// for all of them.
+// Event is one event for subscribers. Its frame is rendered at most once,
+// and only when a subscriber needs it: with nobody listening the hub
+// costs a parse of the envelope, nothing more.
 type Event struct {
-	Seq     uint64
-	Type    events.Type
-	TaskID  string
-	BatchID string
-	// Frame is the JSON frame {event_type, timestamp, data, metadata, seq}.
-	Frame []byte
+	Seq  uint64
+	Type events.Type
+
+	env     events.Envelope
+	once    sync.Once
+	taskID  string
+	batchID string
+	frame   []byte
 }
+
+// Frame is the JSON frame {event_type, timestamp, data, metadata, seq}.
+func (ev *Event) Frame() []byte { ev.render(); return ev.frame }
+
+// TaskID and BatchID are the task and batch the event concerns.
+func (ev *Event) TaskID() string  { ev.render(); return ev.taskID }
+func (ev *Event) BatchID() string { ev.render(); return ev.batchID }
 
 type frame struct {
 	EventType events.Type     `json:"event_type"`
@@ -47,19 +57,27 @@ type frame struct {
 	Seq       uint64          `json:"seq"`
 }
 
-// Prepare renders an envelope for subscribers (see package outward for
-// the shape of the data).
+// Prepare wraps an envelope for subscribers (see package outward for the
+// shape of its data).
 func Prepare(e events.Envelope) *Event {
-	data, ids := outward.Render(e)
-	meta := map[string]any{"event_id": e.ID, "aggregate": e.Aggregate, "aggregate_id": e.AggregateID}
-	for k, v := range map[string]string{"task_id": ids.TaskID, "batch_id": ids.BatchID, "operation_id": ids.OperationID,
-		"status": ids.Status, "correlation_id": e.CorrelationID} {
-		if v != "" {
-			meta[k] = v
+	return &Event{Seq: e.Seq, Type: e.Type, env: e}
+}
+
+func (ev *Event) render() {
+	ev.once.Do(func() {
+		e := ev.env
+		data, ids := outward.Render(e)
+		meta := map[string]any{"event_id": e.ID, "aggregate": e.Aggregate, "aggregate_id": e.AggregateID}
+		for k, v := range map[string]string{"task_id": ids.TaskID, "batch_id": ids.BatchID, "operation_id": ids.OperationID,
+			"status": ids.Status, "correlation_id": e.CorrelationID} {
+			if v != "" {
+				meta[k] = v
+			}
 		}
-	}
-	frame, _ := json.Marshal(frame{EventType: e.Type, Timestamp: e.Time, Data: data, Metadata: meta, Seq: e.Seq})
-	return &Event{Seq: e.Seq, Type: e.Type, TaskID: ids.TaskID, BatchID: ids.BatchID, Frame: frame}
+		ev.frame, _ = json.Marshal(frame{EventType: e.Type, Timestamp: e.Time, Data: data, Metadata: meta, Seq: e.Seq})
+		ev.taskID, ev.batchID = ids.TaskID, ids.BatchID
+		ev.env.Data = nil // rendered: the frame holds what is needed
+	})
 }
 
 // Filter selects events; empty fields select everything.
@@ -72,8 +90,8 @@ type Filter struct {
 // Match reports whether ev passes the filter.
 func (f Filter) Match(ev *Event) bool {
 	return (len(f.Types) == 0 || f.Types[ev.Type]) &&
-		(f.TaskID == "" || ev.TaskID == f.TaskID) &&
-		(f.BatchID == "" || ev.BatchID == f.BatchID)
+		(f.TaskID == "" || ev.TaskID() == f.TaskID) &&
+		(f.BatchID == "" || ev.BatchID() == f.BatchID)
 }
 
 // ErrTooSlow ends a subscription whose queue filled up.

@@ -133,17 +133,18 @@ func TestFiltersAndFrames(t *testing.T) {
 			Metadata  map[string]string `json:"metadata"`
 			Seq       uint64            `json:"seq"`
 		}
-		if err := json.Unmarshal(ev.Frame, &f); err != nil {
+		if err := json.Unmarshal(ev.Frame(), &f); err != nil {
 			t.Fatal(err)
 		}
 		if f.EventType != "TaskStatusChanged" || f.Seq != 3 || f.Timestamp.IsZero() || f.Data["status"] != "rolled_back" ||
 			f.Metadata["task_id"] != ids[1] || f.Metadata["batch_id"] != "B1" || f.Metadata["status"] != "rolled_back" {
-			t.Fatalf("frame %s", ev.Frame)
+			t.Fatalf("frame %s", ev.Frame())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event")
 	}
-	if !(hub.Filter{TaskID: "x"}).Match(&hub.Event{TaskID: "x"}) || (hub.Filter{BatchID: "b"}).Match(&hub.Event{BatchID: "c"}) {
+	task := hub.Prepare(events.Envelope{Type: events.TaskCreated, Aggregate: events.AggTask, AggregateID: "x", Data: []byte(`{"batch_id":"c"}`)})
+	if !(hub.Filter{TaskID: "x"}).Match(task) || (hub.Filter{BatchID: "b"}).Match(task) || !(hub.Filter{BatchID: "c"}).Match(task) {
 		t.Fatal("id filters")
 	}
 }

@@ -62,60 +62,107 @@ func Open(ctx context.Context, store *events.Store, maxWindow time.Duration) (*S
 
 // Counter returns the counter of one limiter (auth, general, batch).
 func (s *Store) Counter(limiter string) httprate.LimitCounter {
-	return &Counter{store: s, limiter: limiter, ended: map[string]int{}}
+	return &Counter{store: s, limiter: limiter, ended: map[string]int{}, counted: map[string]bool{}}
 }
 
-// Counter implements httprate.LimitCounter. Increments go to JetStream
-// at once and the current window is read from the stream on every check,
-// so every instance sees every other's requests: two round trips a
-// request. A window that has ended is read once and remembered.
+// Counter implements httprate.LimitCounter with one round trip a request:
+// Get counts the request (an increment whose answer is the window's new
+// total, every instance's requests included) and reports the count
+// before it; the IncrementBy httprate makes for an allowed request is
+// then already done and skipped. A refused request stays counted, as in
+// most fixed and sliding window limiters. A window that has ended is read
+// once and remembered.
 type Counter struct {
 	store   *Store
 	limiter string
 
-	mu    sync.Mutex
-	ended map[string]int // counts of ended windows, by subject
+	mu      sync.Mutex
+	ended   map[string]int // counts of ended windows, by subject
+	// counted marks windows whose last Get counted its request: httprate
+	// calls IncrementBy right after Get, under the lock of the key's
+	// limiter, for allowed requests only; a refused one leaves the mark,
+	// which the key's next Get sets again.
+	counted map[string]bool
+	limit   int
 }
 
-// Config implements httprate.LimitCounter; windows come with each call.
-func (c *Counter) Config(requestLimit int, windowLength time.Duration) {}
+// Config implements httprate.LimitCounter: the limit caps the counts Get
+// reports, since refused requests stay counted.
+func (c *Counter) Config(requestLimit int, windowLength time.Duration) {
+	c.mu.Lock()
+	c.limit = requestLimit
+	c.mu.Unlock()
+}
 
 // Increment implements httprate.LimitCounter.
 func (c *Counter) Increment(key string, window time.Time) error {
 	return c.IncrementBy(key, window, 1)
 }
 
-// IncrementBy implements httprate.LimitCounter.
+// IncrementBy implements httprate.LimitCounter; increments Get already
+// made are not made again.
 func (c *Counter) IncrementBy(key string, window time.Time, amount int) error {
 	subj := c.subject(key, window)
+	c.mu.Lock()
+	if c.counted[subj] {
+		delete(c.counted, subj)
+		amount--
+	}
+	c.mu.Unlock()
+	if amount <= 0 {
+		return nil
+	}
+	_, err := c.add(subj, amount)
+	return err
+}
+
+// add increments a window's count and returns its new total.
+func (c *Counter) add(subj string, amount int) (int, error) {
 	msg := nats.NewMsg(subj)
 	msg.Header.Set("Nats-Incr", strconv.Itoa(amount))
 	ctx, cancel := context.WithTimeout(context.Background(), c.store.Timeout)
 	defer cancel()
 	resp, err := c.store.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		return fmt.Errorf("rate limit increment: %w", err)
+		return 0, fmt.Errorf("rate limit increment: %w", err)
 	}
 	var ack struct {
+		Value string `json:"val"`
 		Error *struct {
 			Description string `json:"description"`
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return fmt.Errorf("rate limit increment: %w", err)
+		return 0, fmt.Errorf("rate limit increment: %w", err)
 	}
 	if ack.Error != nil {
-		return fmt.Errorf("rate limit increment: %s", ack.Error.Description)
+		return 0, fmt.Errorf("rate limit increment: %s", ack.Error.Description)
 	}
-	return nil
+	n, err := strconv.Atoi(ack.Value)
+	if err != nil {
+		return 0, fmt.Errorf("rate limit increment: value %q: %w", ack.Value, err)
+	}
+	return n, nil
 }
 
-// Get implements httprate.LimitCounter.
+// Get implements httprate.LimitCounter: it counts the request and
+// returns the current window's count before it.
 func (c *Counter) Get(key string, current, previous time.Time) (int, int, error) {
-	cur, err := c.read(c.subject(key, current))
+	subj := c.subject(key, current)
+	total, err := c.add(subj, 1)
 	if err != nil {
 		return 0, 0, err
 	}
+	c.mu.Lock()
+	if len(c.counted) > 100_000 {
+		c.counted = map[string]bool{} // only bookkeeping: bound its memory
+	}
+	c.counted[subj] = true
+	cur := total - 1
+	if c.limit > 0 {
+		cur = min(cur, c.limit)
+	}
+	c.mu.Unlock()
 	prevSubj := c.subject(key, previous)
 	c.mu.Lock()
 	prev, ok := c.ended[prevSubj]

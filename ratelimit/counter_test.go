@@ -71,3 +71,31 @@ func TestLimitHoldsAcrossInstances(t *testing.T) {
 		t.Fatalf("another key is limited too: %d %v", rec.Code, rec.Header())
 	}
 }
+
+// A refused request stays counted, and the allowed requests after it are
+// each counted once.
+func TestRefusedRequestsDoNotHideLaterOnes(t *testing.T) {
+	env := eventstest.Start(t)
+	h := limited(t, env, 3)
+	for i := 0; i < 3; i++ {
+		call(h, "carol")
+	}
+	for i := 0; i < 2; i++ {
+		if rec := call(h, "carol"); rec.Code != http.StatusTooManyRequests || rec.Header().Get("X-RateLimit-Remaining") != "0" {
+			t.Fatalf("over the limit: %d %v", rec.Code, rec.Header())
+		}
+	}
+	store, _ := ratelimit.Open(context.Background(), env.Store, time.Minute)
+	c := store.Counter("test")
+	w := time.Now().UTC().Truncate(time.Minute)
+	// httprate joins key parts with ":". Three allowed and two refused
+	// requests: five counted, each once.
+	cur, _, err := c.Get("carol:", w, w.Add(-time.Minute))
+	if err != nil || cur != 5 {
+		t.Fatalf("count %d (%v), want 5", cur, err)
+	}
+	c.Config(3, time.Minute)
+	if cur, _, _ := c.Get("carol:", w, w.Add(-time.Minute)); cur != 3 {
+		t.Fatalf("count %d, want it capped at the limit 3", cur)
+	}
+}
