@@ -76,8 +76,8 @@ type Counter struct {
 	store   *Store
 	limiter string
 
-	mu      sync.Mutex
-	ended   map[string]int // counts of ended windows, by subject
+	mu    sync.Mutex
+	ended map[string]int // counts of ended windows, by subject
 	// counted marks windows whose last Get counted its request: httprate
 	// calls IncrementBy right after Get, under the lock of the key's
 	// limiter, for allowed requests only; a refused one leaves the mark,
