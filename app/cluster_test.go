@@ -2,14 +2,23 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"provisioning/app"
 	"provisioning/app/apptest"
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/webhooks"
 	"provisioning/workflow"
 )
 
@@ -192,6 +201,108 @@ func TestBatchesOnAThreeNodeCluster(t *testing.T) {
 	for task, evs := range taskEvents(t, store, second, 6) {
 		if created, _, completed := runs(evs); created != 1 || completed != 1 {
 			t.Fatalf("task %s: created %d, completed %d times", task, created, completed)
+		}
+	}
+}
+
+// Two instances on one NATS: a webhook endpoint gets each event once (not
+// once per instance), and a WebSocket client of instance B sees the
+// events of a task submitted through instance A.
+func TestTwoInstancesDeliverOnceAndStreamEverything(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{} // webhook-id -> requests
+	events := map[string]int{}
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var p struct {
+			Event string `json:"event"`
+			Data  struct {
+				TaskID string `json:"task_id"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal(body, &p)
+		mu.Lock()
+		got[r.Header.Get("webhook-id")]++
+		events[p.Event+" "+p.Data.TaskID]++
+		mu.Unlock()
+	}))
+	defer rc.Close()
+	hooks := func(cfg *app.Config) {
+		cfg.Webhooks.AllowPrivateTargets = true
+		cfg.Webhooks.Endpoints = []webhooks.EndpointConfig{{URL: rc.URL + "/ci", Events: []string{"task.completed"}, Secret: "a-shared-webhook-secret"}}
+	}
+	cfgA := testConfig(t)
+	cfgA.NATSListen = "127.0.0.1:0"
+	hooks(&cfgA)
+	a := startInstance(t, cfgA)
+	cfgB := testConfig(t)
+	cfgB.NATSURL = a.NATSURL()
+	hooks(&cfgB)
+	b := startInstance(t, cfgB)
+
+	token := apptest.Login(t, b.ControlURL(), "admin", apptest.AdminPassword)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.OrchestratorURL(), "http")+"/ws?events=TaskStatusChanged&token="+token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+
+	ca := adminClient(t, a)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		var id string
+		ca.ok(http.MethodPost, "/workflows/servers/create", map[string]any{"infra": fmt.Sprintf("both%d", i)}, &id)
+		ids = append(ids, id)
+	}
+	completed := map[string]bool{}
+	for len(completed) < len(ids) {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("instance B's WebSocket: %v (saw %d of %d completions)", err, len(completed), len(ids))
+		}
+		var f struct {
+			Metadata struct {
+				TaskID string `json:"task_id"`
+				Status string `json:"status"`
+			} `json:"metadata"`
+		}
+		_ = json.Unmarshal(data, &f)
+		if f.Metadata.Status == "completed" {
+			completed[f.Metadata.TaskID] = true
+		}
+	}
+	eventstest.Eventually(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == len(ids)
+	}, "each completion delivered")
+	// Both instances' logs agree: one delivery per event, one attempt each.
+	for _, in := range []*app.Instance{a, b} {
+		eventstest.Eventually(t, 10*time.Second, func() bool {
+			log, total := in.Webhooks().Deliveries(webhooks.ConfigID(rc.URL+"/ci"), "delivered", 0, 100)
+			if total != len(ids) {
+				return false
+			}
+			for _, d := range log {
+				if d.Attempt != 1 {
+					t.Fatalf("delivery %s took %d attempts", d.ID, d.Attempt)
+				}
+			}
+			return true
+		}, "the delivery log shows one delivery per completion")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range got {
+		if n != 1 {
+			t.Fatalf("delivery %s arrived %d times", id, n)
+		}
+	}
+	for _, id := range ids {
+		if events["task.completed "+id] != 1 {
+			t.Fatalf("task %s: %d deliveries of task.completed, want 1", id, events["task.completed "+id])
 		}
 	}
 }
