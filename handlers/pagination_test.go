@@ -137,4 +137,3 @@ func TestEveryListPaginates(t *testing.T) {
 		checkPages(t, tc.c, tc.path, total)
 	}
 }
-
