@@ -187,7 +187,8 @@ func (in *Instance) start(ctx context.Context) error {
 	if in.cfg.SnapshotInterval > 0 {
 		in.view.SnapshotInterval = in.cfg.SnapshotInterval
 	}
-	in.registry.MustRegister(in.view.Collector(), in.view.FailuresCollector(), executors.NewQueueCollector(store))
+	in.registry.MustRegister(in.view.Collector(), in.view.FailuresCollector(), executors.NewQueueCollector(store),
+		projections.ViewCollector{Tasks: in.tasks, Batches: in.batches})
 	in.pool = executors.NewPool(store, executors.Config{
 		CLI: in.cfg.CLI, Env: in.childEnv(), Workers: in.cfg.Workers, AckWait: in.cfg.JobAckWait,
 		MaxAttempts: in.cfg.MaxAttempts, DefaultTimeout: in.cfg.TaskTimeout, KillGrace: in.cfg.KillGrace,

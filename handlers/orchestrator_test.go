@@ -403,6 +403,10 @@ func TestMetricsEndpoint(t *testing.T) {
 		"orchestrator_work_queue_pending 0",
 		"orchestrator_work_queue_in_flight 0",
 		`projection_lag_events{stream="PROV_EVENTS"}`,
+		`orchestrator_tasks{status="completed"} 1`,
+		"http_rate_limited_total",
+		"websocket_clients 0",
+		"webhook_jobs_queued_total",
 		"go_goroutines",
 	} {
 		if !strings.Contains(text, want) {

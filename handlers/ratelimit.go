@@ -98,6 +98,7 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 			continue
 		}
 		name, lim := name, lim
+		l.rejected.WithLabelValues(name) // exported at 0 from the start
 		opts := []httprate.Option{
 			httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 				if st, _ := r.Context().Value(limitStateKey{}).(*limitState); st != nil && st.err != nil {

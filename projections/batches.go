@@ -243,3 +243,17 @@ func (v *Batches) Status(id string) (status string, cancelRequested, ok bool) {
 	}
 	return b.Status, b.CancelRequested, true
 }
+
+// OperationCounts returns the number of operations of all batches by
+// status.
+func (v *Batches) OperationCounts() map[string]int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := map[string]int{}
+	for _, b := range v.order {
+		for _, op := range b.Operations {
+			out[op.Status]++
+		}
+	}
+	return out
+}
