@@ -143,25 +143,11 @@ func Core(ctx context.Context, opts CoreOptions) ([]Row, error) {
 		return nil, err
 	}
 	defer closeBase()
-	post := func(url string) Call {
-		return func(ctx context.Context, c *http.Client) bool {
-			res, err := authed(ctx, c, url, token, serversBody)
-			if err != nil {
-				return false
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			return res.StatusCode == http.StatusOK
-		}
+	l, err := measurePosts(ctx, opts, baseURL, in.OrchestratorURL()+"/workflows/servers/create", token)
+	if err != nil {
+		return nil, err
 	}
-	basePeak := ClosedLoop(ctx, opts.Clients, opts.Duration, post(baseURL))
-	realURL := in.OrchestratorURL() + "/workflows/servers/create"
-	realPeak := ClosedLoop(ctx, opts.Clients, opts.Duration, post(realURL))
-	baseHalf := OpenLoop(ctx, opts.Clients, basePeak.Rate()/2, opts.Duration, post(baseURL))
-	realHalf := OpenLoop(ctx, opts.Clients, realPeak.Rate()/2, opts.Duration, post(realURL))
-	if realPeak.Errors+realHalf.Errors > 0 {
-		return nil, fmt.Errorf("the endpoint failed %d requests under load", realPeak.Errors+realHalf.Errors)
-	}
+	basePeak, realPeak, baseHalf, realHalf := l.basePeak, l.realPeak, l.baseHalf, l.realHalf
 	p99 := realHalf.Latencies.Percentile(99)
 	return []Row{
 		{Section: "core", Setup: setup, Name: "raw JetStream sync publishes", Unit: "msg/s", Value: raw.Rate()},
@@ -178,6 +164,36 @@ func Core(ctx context.Context, opts CoreOptions) ([]Row, error) {
 			Baseline: ms(baseHalf.Latencies.Percentile(99)), BaselineName: "chi + 1 publish at half its peak",
 			Target: "< 10 ms", Met: Met(p99 < 10*time.Millisecond)},
 	}, nil
+}
+
+// postLoads are the four load phases comparing an endpoint with the
+// baseline: both at their peak with clients keep-alive clients, then both
+// at half of their own peak.
+type postLoads struct {
+	basePeak, realPeak, baseHalf, realHalf Load
+}
+
+func measurePosts(ctx context.Context, opts CoreOptions, baseURL, realURL, token string) (postLoads, error) {
+	post := func(url, token string) Call {
+		return func(ctx context.Context, c *http.Client) bool {
+			res, err := authed(ctx, c, url, token, serversBody)
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			return res.StatusCode == http.StatusOK
+		}
+	}
+	var l postLoads
+	l.basePeak = ClosedLoop(ctx, opts.Clients, opts.Duration, post(baseURL, ""))
+	l.realPeak = ClosedLoop(ctx, opts.Clients, opts.Duration, post(realURL, token))
+	l.baseHalf = OpenLoop(ctx, opts.Clients, l.basePeak.Rate()/2, opts.Duration, post(baseURL, ""))
+	l.realHalf = OpenLoop(ctx, opts.Clients, l.realPeak.Rate()/2, opts.Duration, post(realURL, token))
+	if n := l.realPeak.Errors + l.realHalf.Errors; n > 0 {
+		return l, fmt.Errorf("%s failed %d requests under load", realURL, n)
+	}
+	return l, nil
 }
 
 // publishLoop is the raw baseline: clients goroutines publishing
@@ -432,25 +448,11 @@ func CorePath(ctx context.Context, opts CoreOptions) ([]Row, error) {
 		return nil, err
 	}
 	defer closeBase()
-	post := func(url string) Call {
-		return func(ctx context.Context, c *http.Client) bool {
-			res, err := authed(ctx, c, url, "", serversBody)
-			if err != nil {
-				return false
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			return res.StatusCode == http.StatusOK
-		}
+	l, err := measurePosts(ctx, opts, baseURL, "http://"+ln.Addr().String()+"/workflows/servers/create", "")
+	if err != nil {
+		return nil, err
 	}
-	realURL := "http://" + ln.Addr().String() + "/workflows/servers/create"
-	basePeak := ClosedLoop(ctx, opts.Clients, opts.Duration, post(baseURL))
-	realPeak := ClosedLoop(ctx, opts.Clients, opts.Duration, post(realURL))
-	baseHalf := OpenLoop(ctx, opts.Clients, basePeak.Rate()/2, opts.Duration, post(baseURL))
-	realHalf := OpenLoop(ctx, opts.Clients, realPeak.Rate()/2, opts.Duration, post(realURL))
-	if realPeak.Errors+realHalf.Errors > 0 {
-		return nil, fmt.Errorf("the core path failed %d requests under load", realPeak.Errors+realHalf.Errors)
-	}
+	basePeak, realPeak, baseHalf, realHalf := l.basePeak, l.realPeak, l.baseHalf, l.realHalf
 	setup := opts.setup()
 	p99 := realHalf.Latencies.Percentile(99)
 	return []Row{
