@@ -3,10 +3,10 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -68,14 +68,16 @@ func DefaultRateLimits() RateLimits {
 // Limiters enforce RateLimits with go-chi/httprate; counters is where the
 // counts live (ratelimit.Store shares them across instances).
 type Limiters struct {
-	byName   map[string][]*httprate.RateLimiter // shards, by hash of the key
+	byName   map[string][]*httprate.RateLimiter // shards, taken in turn
+	next     atomic.Uint32
 	rejected *prometheus.CounterVec
 }
 
 // limiterShards: httprate holds one mutex per limiter while it asks the
-// counter, a network round trip here; shards keyed by the limited key let
-// different callers' checks run at once while one key always meets the
-// same shard.
+// counter, a network round trip here. Shards, each with a counter of its
+// own over the same shared counts, let checks run at once, one user's
+// included: the count itself is an atomic increment in JetStream, and a
+// shard's lock only pairs its own check and increment.
 const limiterShards = 32
 
 // CounterSource hands out a counter per limiter name.
@@ -114,12 +116,17 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 				}
 			}),
 		}
-		if counters != nil {
-			opts = append(opts, httprate.WithLimitCounter(counters.Counter(name)))
+		n := limiterShards
+		if counters == nil {
+			n = 1 // httprate's own counters are per limiter: one only
 		}
-		shards := make([]*httprate.RateLimiter, limiterShards)
+		shards := make([]*httprate.RateLimiter, n)
 		for i := range shards {
-			shards[i] = httprate.NewRateLimiter(lim.Requests, lim.Window, opts...)
+			shardOpts := opts
+			if counters != nil {
+				shardOpts = append(shardOpts[:len(opts):len(opts)], httprate.WithLimitCounter(counters.Counter(name)))
+			}
+			shards[i] = httprate.NewRateLimiter(lim.Requests, lim.Window, shardOpts...)
 		}
 		l.byName[name] = shards
 	}
@@ -145,9 +152,7 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 	if shards == nil {
 		return false
 	}
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	rl := shards[h.Sum32()%uint32(len(shards))]
+	rl := shards[l.next.Add(1)%uint32(len(shards))]
 	st := &limitState{}
 	stop := rl.RespondOnLimit(w, r.WithContext(context.WithValue(r.Context(), limitStateKey{}, st)), name+":"+key)
 	if st.err != nil {
