@@ -39,7 +39,10 @@ type Event struct {
 	Frame []byte
 }
 
-type frame struct {
+// Frame is what a WebSocket client receives for one event: the
+// reference's {event_type, timestamp, data, metadata}, plus seq, the
+// event's position in the stream (resume with since=seq+1).
+type Frame struct {
 	EventType events.Type     `json:"event_type"`
 	Timestamp time.Time       `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
@@ -58,7 +61,7 @@ func Prepare(e events.Envelope) *Event {
 			meta[k] = v
 		}
 	}
-	frame, _ := json.Marshal(frame{EventType: e.Type, Timestamp: e.Time, Data: data, Metadata: meta, Seq: e.Seq})
+	frame, _ := json.Marshal(Frame{EventType: e.Type, Timestamp: e.Time, Data: data, Metadata: meta, Seq: e.Seq})
 	return &Event{Seq: e.Seq, Type: e.Type, TaskID: ids.TaskID, BatchID: ids.BatchID, Frame: frame}
 }
 
