@@ -115,6 +115,15 @@ func failsAs(status int, description string) docPart {
 	}
 }
 
+// failsPlain adds an error answer that comes in the envelope or, from a
+// library's own error page, as plain text.
+func failsPlain(status int, description string) docPart {
+	return func(b *opBuilder) {
+		r := b.respond(status, description, MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
+		r.Content["text/plain"] = openapi3.NewMediaType().WithSchema(openapi3.NewStringSchema())
+	}
+}
+
 // fails adds error answers particular to the route.
 func fails(statuses ...int) docPart { return func(b *opBuilder) { b.fail(statuses...) } }
 

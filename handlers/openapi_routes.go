@@ -26,7 +26,8 @@ func routeDocs() []routeDoc {
 		// Both APIs.
 		op("GET /health", both, "health", "Is the API up?", text("A sentence saying the API is healthy.")),
 		op("GET /metrics", both, "metrics", "Prometheus metrics", unversioned,
-			raw("text/plain", "The Prometheus text exposition format.", openapi3.NewStringSchema())),
+			raw("text/plain", "The Prometheus text exposition format.", openapi3.NewStringSchema()),
+			failsPlain(http.StatusInternalServerError, "A metric could not be gathered (plain text), or an unexpected error.")),
 		op("GET /openapi.json", both, "openapi", "This description", unversioned,
 			raw("application/json", "The OpenAPI 3.1 description of this API.", openapiSchema())),
 
