@@ -64,6 +64,7 @@ func startInstance(t *testing.T, cfg app.Config) *app.Instance {
 		defer cancel()
 		_ = in.Close(ctx)
 	})
+	apptest.Describe(t, in)
 	return in
 }
 
@@ -108,7 +109,9 @@ func (c client) do(method, path string, body any) (int, envelope, http.Header) {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// Every answer is checked against the API's OpenAPI description.
+	hc := &http.Client{Transport: apptest.Transport(c.t, nil)}
+	resp, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}

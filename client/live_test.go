@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -22,7 +23,10 @@ func TestMain(m *testing.M) {
 func live(t *testing.T) *client.Client {
 	t.Helper()
 	in := apptest.Start(t, apptest.Config(t))
-	c, err := client.New(in.OrchestratorURL(), in.ControlURL())
+	// Every answer the SDK receives is checked against the OpenAPI
+	// descriptions.
+	hc := &http.Client{Timeout: time.Minute, Transport: apptest.Transport(t, nil)}
+	c, err := client.New(in.OrchestratorURL(), in.ControlURL(), client.WithHTTPClient(hc))
 	if err != nil {
 		t.Fatal(err)
 	}

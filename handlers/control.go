@@ -49,6 +49,7 @@ func (c *ControlCenter) Handler() http.Handler {
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}))
+	r.Get("/openapi.json", serveOpenAPI(ControlCenterAPI))
 	r.Get("/.well-known/jwks.json", c.jwks)
 	r.Group(func(r chi.Router) {
 		r.Use(versioned, limitBody)

@@ -79,6 +79,7 @@ func (o *Orchestrator) router(guarded bool) http.Handler {
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	r.Get("/openapi.json", serveOpenAPI(OrchestratorAPI))
 	r.Group(func(r chi.Router) {
 		r.Use(versioned, limitBody, o.Idempotency.Middleware)
 		r.Get("/health", o.health)

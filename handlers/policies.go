@@ -152,7 +152,14 @@ func (c *ControlCenter) createPolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": d.PolicyID, "name": d.Name, "version": d.Version})
+	writeJSON(w, http.StatusCreated, policyCreated{ID: d.PolicyID, Name: d.Name, Version: d.Version})
+}
+
+// policyCreated is the answer of POST /policies.
+type policyCreated struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
 }
 
 func (c *ControlCenter) updatePolicy(w http.ResponseWriter, r *http.Request) {

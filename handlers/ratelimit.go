@@ -107,6 +107,11 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 					return // the counters failed: let the request through
 				}
 				l.rejected.WithLabelValues(name).Inc()
+				// httprate reports limit - rate, negative when the weighted
+				// previous window pushes the rate past the limit.
+				if n, err := strconv.Atoi(w.Header().Get("X-RateLimit-Remaining")); err == nil && n < 0 {
+					w.Header().Set("X-RateLimit-Remaining", "0")
+				}
 				writeError(w, r, errorf(http.StatusTooManyRequests, "rate limit exceeded: at most %d requests per %s; retry after %s seconds",
 					lim.Requests, lim.Window, w.Header().Get("Retry-After")))
 			}),

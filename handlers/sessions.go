@@ -212,7 +212,7 @@ func (c *ControlCenter) refresh(w http.ResponseWriter, r *http.Request) {
 	if req.Token != "" {
 		q, err := c.Access.Auth.Authenticate(r.Context(), req.Token)
 		if err != nil {
-			writeError(w, r, errorf(http.StatusUnauthorized, "the token to refresh is not valid"))
+			writeError(w, r, unauthorized("the token to refresh is not valid"))
 			return
 		}
 		if q.UserID != p.UserID {
@@ -223,7 +223,7 @@ func (c *ControlCenter) refresh(w http.ResponseWriter, r *http.Request) {
 	}
 	user, ok := c.Users.Get(p.UserID)
 	if !ok {
-		writeError(w, r, errorf(http.StatusUnauthorized, errUnauthenticated))
+		writeError(w, r, unauthorized(errUnauthenticated))
 		return
 	}
 	answer, err := c.issue(r, user)
@@ -239,6 +239,13 @@ func (c *ControlCenter) refresh(w http.ResponseWriter, r *http.Request) {
 	noteDetail(r, "revoked_token_id", old.TokenID)
 	noteDetail(r, "token_id", answer.jti)
 	writeJSON(w, http.StatusOK, sessionAnswer{Token: answer.Token, ExpiresAt: answer.ExpiresAt})
+}
+
+// unauthorized is a 401 with its challenge (RFC 9110: every 401 has one).
+func unauthorized(message string) *Error {
+	e := errorf(http.StatusUnauthorized, "%s", message)
+	e.Header = http.Header{"WWW-Authenticate": {`Bearer realm="provisioning", error="invalid_token"`}}
+	return e
 }
 
 // hasBody reports whether r carries a non-empty body, and keeps it

@@ -66,6 +66,10 @@ func TestBadTokensAreRefused(t *testing.T) {
 	wantStatus(t, cc.Do(t, "POST", "/auth/logout", nil), 200, "")
 	refreshed := in.login(t, "victim")
 	_, cc = in.as(refreshed)
+	bad := cc.Do(t, "POST", "/auth/refresh", map[string]string{"token": "not-a-token"})
+	if wantStatus(t, bad, 401, "not valid"); bad.Header.Get("WWW-Authenticate") == "" {
+		t.Error("refresh of a bad token: a 401 without WWW-Authenticate")
+	}
 	wantStatus(t, cc.Do(t, "POST", "/auth/refresh", nil), 200, "")
 
 	deletedID := in.createUser(t, "ghost", "admin")

@@ -170,7 +170,16 @@ func (c *ControlCenter) createUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": d.UserID, "username": d.Username, "email": d.Email, "roles": d.Roles, "enabled": d.Enabled})
+	writeJSON(w, http.StatusCreated, userCreated{ID: d.UserID, Username: d.Username, Email: d.Email, Roles: d.Roles, Enabled: d.Enabled})
+}
+
+// userCreated is the answer of POST /users.
+type userCreated struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username"`
+	Email    string   `json:"email"`
+	Roles    []string `json:"roles"`
+	Enabled  bool     `json:"enabled"`
 }
 
 func nameError(err error) error {

@@ -54,6 +54,10 @@ func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if err := checkHandshake(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	sub, err := o.Hub.Subscribe(r.Context(), filter, since, 0)
 	if err != nil {
 		writeError(w, r, err)
@@ -154,6 +158,35 @@ func streamOptions(q url.Values) (hub.Filter, uint64, error) {
 		since = n
 	}
 	return f, since, nil
+}
+
+// checkHandshake refuses a request that is not a WebSocket handshake in
+// the envelope (the WebSocket library would answer in plain text): 426
+// naming the protocol (RFC 6455 4.2.2), 400 without a key.
+func checkHandshake(r *http.Request) error {
+	upgrade := errorf(http.StatusUpgradeRequired, "GET /ws is a WebSocket: send a WebSocket handshake (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13)")
+	upgrade.Header = http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-WebSocket-Version": {"13"}}
+	switch {
+	case !headerHasToken(r.Header, "Connection", "upgrade"), !headerHasToken(r.Header, "Upgrade", "websocket"),
+		r.Header.Get("Sec-WebSocket-Version") != "13":
+		return upgrade
+	case r.Header.Get("Sec-WebSocket-Key") == "":
+		return errorf(http.StatusBadRequest, "the WebSocket handshake has no Sec-WebSocket-Key")
+	}
+	return nil
+}
+
+// headerHasToken reports whether a comma-separated header holds token,
+// case-insensitively.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkOrigin lets non-browser clients (no Origin) and pages of this

@@ -137,6 +137,11 @@ func TestWebSocketFiltersAndSinceReplay(t *testing.T) {
 			t.Errorf("/ws?%s: %d %s", q, res.Status, res.Raw)
 		}
 	}
+	// A plain GET is told to upgrade, in the envelope.
+	res := orch.Do(t, "GET", "/ws", nil)
+	if res.Status != http.StatusUpgradeRequired || res.Success || res.Header.Get("Upgrade") != "websocket" {
+		t.Errorf("plain GET /ws: %d %v %s", res.Status, res.Header, res.Raw)
+	}
 }
 
 func TestWebSocketRefusesBadTokensAndForeignOrigins(t *testing.T) {

@@ -49,7 +49,10 @@ func (ev *Event) Frame() []byte { ev.render(); return ev.frame }
 func (ev *Event) TaskID() string  { ev.render(); return ev.taskID }
 func (ev *Event) BatchID() string { ev.render(); return ev.batchID }
 
-type frame struct {
+// Frame is what a WebSocket client receives for one event: the
+// reference's {event_type, timestamp, data, metadata}, plus seq, the
+// event's position in the stream (resume with since=seq+1).
+type Frame struct {
 	EventType events.Type     `json:"event_type"`
 	Timestamp time.Time       `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
@@ -74,7 +77,7 @@ func (ev *Event) render() {
 				meta[k] = v
 			}
 		}
-		ev.frame, _ = json.Marshal(frame{EventType: e.Type, Timestamp: e.Time, Data: data, Metadata: meta, Seq: e.Seq})
+		ev.frame, _ = json.Marshal(Frame{EventType: e.Type, Timestamp: e.Time, Data: data, Metadata: meta, Seq: e.Seq})
 		ev.taskID, ev.batchID = ids.TaskID, ids.BatchID
 		ev.env.Data = nil // rendered: the frame holds what is needed
 	})

@@ -39,12 +39,18 @@ func (e *ValidationError) Err() error {
 	return e
 }
 
+// The forms of names and paths in requests (the API description shows
+// them). A name becomes one CLI argument: it must not look like a flag,
+// nor hold spaces or control characters. A settings path may hold
+// slashes, but not start with a dash.
+const (
+	NamePattern = `^[A-Za-z0-9][A-Za-z0-9_.-]*$`
+	PathPattern = `^[A-Za-z0-9_./][A-Za-z0-9_./-]*$`
+)
+
 var (
-	// A name becomes one CLI argument: it must not look like a flag, nor
-	// hold spaces or control characters.
-	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	// A settings path may hold slashes, but not start with a dash.
-	pathPattern = regexp.MustCompile(`^[A-Za-z0-9_./][A-Za-z0-9_./-]*$`)
+	namePattern = regexp.MustCompile(NamePattern)
+	pathPattern = regexp.MustCompile(PathPattern)
 )
 
 // Limits on the strings of a request.

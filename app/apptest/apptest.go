@@ -72,7 +72,15 @@ func Start(tb testing.TB, cfg app.Config) *app.Instance {
 			tb.Errorf("close instance: %v", err)
 		}
 	})
+	Describe(tb, in)
 	return in
+}
+
+// Describe tells the OpenAPI check which API each of in's URLs serves
+// (Start does it; call it for instances started otherwise).
+func Describe(tb testing.TB, in *app.Instance) {
+	registerAPI(tb, in.OrchestratorURL(), handlers.OrchestratorAPI)
+	registerAPI(tb, in.ControlURL(), handlers.ControlCenterAPI)
 }
 
 // Logger logs to the test's output when -v is given, else nowhere.

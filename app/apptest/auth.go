@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"provisioning/app"
+	"provisioning/handlers"
 )
 
 // AdminPassword is the password of the bootstrap admin of instances
@@ -23,7 +24,9 @@ func Login(tb testing.TB, controlURL, username, password string, mfaCode ...stri
 	if len(mfaCode) > 0 {
 		body["mfa_code"] = mfaCode[0]
 	}
-	res := NewClient(controlURL).Do(tb, http.MethodPost, "/auth/login", body)
+	c := NewClient(controlURL)
+	c.API = handlers.ControlCenterAPI
+	res := c.Do(tb, http.MethodPost, "/auth/login", body)
 	if res.Status != http.StatusOK {
 		tb.Fatalf("login %s: %d %s", username, res.Status, res.Raw)
 	}
@@ -36,9 +39,9 @@ func Login(tb testing.TB, controlURL, username, password string, mfaCode ...stri
 
 // WithToken returns a client of the same API that sends token.
 func (c *Client) WithToken(token string) *Client {
-	h := c.Header.Clone()
-	h.Set("Authorization", "Bearer "+token)
-	return &Client{Base: c.Base, Header: h, HTTP: c.HTTP}
+	d := c.clone()
+	d.Header.Set("Authorization", "Bearer "+token)
+	return d
 }
 
 // StartAdmin starts an instance like Start, its bootstrap admin having

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"provisioning/handlers"
 )
 
 var (
@@ -83,6 +85,8 @@ func Serve(tb testing.TB, env []string, args ...string) *Process {
 	case <-time.After(60 * time.Second):
 		tb.Fatalf("serve did not start:\n%s", p.logs.String())
 	}
+	registerAPI(tb, p.OrchestratorURL, handlers.OrchestratorAPI)
+	registerAPI(tb, p.ControlURL, handlers.ControlCenterAPI)
 	return p
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"provisioning/handlers"
 )
 
 // Response is a decoded answer: the status, headers and envelope.
@@ -27,16 +29,39 @@ func (r Response) Decode(tb testing.TB, v any) {
 	}
 }
 
-// Client calls one API with optional headers on every request.
+// Client calls one API with optional headers on every request. Every
+// answer is checked against the API's OpenAPI description (see
+// CheckAnswer); a mismatch fails the test.
 type Client struct {
 	Base   string
 	Header http.Header
 	HTTP   *http.Client
+	// API is the API at Base; empty: the one Start or Serve registered
+	// for Base, else the one whose description holds the path.
+	API handlers.API
+	// Unchecked turns the OpenAPI check off, for a test that wants an
+	// answer the description does not promise.
+	Unchecked bool
 }
 
 // NewClient returns a client of base.
 func NewClient(base string) *Client {
 	return &Client{Base: base, Header: http.Header{}, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// clone returns a copy of c with its own headers.
+func (c *Client) clone() *Client {
+	d := *c
+	d.Header = c.Header.Clone()
+	return &d
+}
+
+// WithoutCheck returns a copy of c whose answers are not checked against
+// the OpenAPI description.
+func (c *Client) WithoutCheck() *Client {
+	d := c.clone()
+	d.Unchecked = true
+	return d
 }
 
 // Do sends a request; body is JSON-encoded unless it is []byte or nil.
@@ -77,6 +102,9 @@ func (c *Client) Do(tb testing.TB, method, path string, body any, headers ...str
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if !c.Unchecked {
+		CheckAnswer(tb, c.API, req, res.StatusCode, res.Header, raw)
 	}
 	out := Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
 	if len(raw) > 0 && raw[0] == '{' {

@@ -1,0 +1,206 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"provisioning/auth"
+	"provisioning/events"
+	"provisioning/hub"
+	"provisioning/outward"
+	"provisioning/projections"
+	"provisioning/webhooks"
+	"provisioning/workflow"
+)
+
+// routeDocs describes every route of both APIs, one line each; a route
+// added to a router without a line here fails the router walk test.
+func routeDocs() []routeDoc {
+	const (
+		notFound = http.StatusNotFound
+		conflict = http.StatusConflict
+	)
+	return []routeDoc{
+		// Both APIs.
+		op("GET /health", both, "health", "Is the API up?", text("A sentence saying the API is healthy.")),
+		op("GET /metrics", both, "metrics", "Prometheus metrics", unversioned,
+			raw("text/plain", "The Prometheus text exposition format.", openapi3.NewStringSchema()),
+			failsPlain(http.StatusInternalServerError, "A metric could not be gathered (plain text), or an unexpected error.")),
+		op("GET /openapi.json", both, "openapi", "This description", unversioned,
+			raw("application/json", "The OpenAPI 3.1 description of this API.", openapiSchema())),
+
+		// Orchestrator: tasks and workflows.
+		op("GET /tasks", orch, "listTasks", "List tasks, newest first", paged[workflow.Task]("One page of tasks."),
+			query(param("status", "Only tasks in this status.", enumSchema(taskStatuses...)), param("batch_id", "Only the tasks of this batch.", openapi3.NewStringSchema()))),
+		op("GET /tasks/{id}", orch, "getTask", "One task", ok[workflow.Task]("The task.")),
+		op("POST /tasks/{id}/cancel", orch, "cancelTask", "Cancel a task", message(200, "Task cancelled"),
+			message(202, "Task cancellation requested; the task is still stopping"), fails(conflict)),
+		op("POST /workflows/servers/create", orch, "createServers", "Submit a servers workflow", body[workflow.ServersRequest](false), creates, text("The new task's id.")),
+		op("POST /workflows/taskserv/create", orch, "createTaskserv", "Submit a taskserv workflow", body[workflow.TaskservRequest](false), creates, text("The new task's id.")),
+		op("POST /workflows/cluster/create", orch, "createCluster", "Submit a cluster workflow", body[workflow.ClusterRequest](false), creates, text("The new task's id.")),
+
+		// Orchestrator: batches.
+		op("POST /batch/execute", orch, "executeBatch", "Submit a batch", body[workflow.BatchRequest](false), creates, ok[batchAccepted]("The batch, accepted; its operations are pending.")),
+		op("GET /batch/operations", orch, "listBatches", "List batches, newest first", paged[projections.BatchView]("One page of batches, without the operations' results."),
+			query(param("status", "Only batches in this status.", enumSchema(batchStatuses...)))),
+		op("GET /batch/operations/{id}", orch, "getBatch", "One batch, with its operations' results", ok[projections.BatchView]("The batch.")),
+		op("POST /batch/operations/{id}/cancel", orch, "cancelBatch", "Cancel a batch", message(200, "Operation cancelled"),
+			message(202, "Cancellation requested; the batch's tasks are still stopping"), fails(conflict)),
+
+		// Orchestrator: state.
+		op("GET /state/workflows/{id}/progress", orch, "workflowProgress", "Progress of a task or a batch", ok[projections.WorkflowProgress]("The progress.")),
+		op("GET /state/workflows/{id}/snapshots", orch, "workflowSnapshots", "Snapshots of a task or a batch, one per status change, oldest first", paged[workflow.Snapshot]("One page of snapshots.")),
+		op("GET /state/system/metrics", orch, "systemMetrics", "Workflow counts and host and process load", ok[systemMetrics]("The metrics; load figures that could not be read are null.")),
+		op("GET /state/system/health", orch, "systemHealth", "Health of every component", rawType[healthEnvelope](MediaTypeV1, "Every component is Healthy."),
+			answerRaw[healthEnvelope](http.StatusServiceUnavailable, "A component is Degraded or Unhealthy: success is false, error says which, data holds the report.")),
+		op("GET /state/statistics", orch, "statistics", "Storage and duration statistics", ok[statistics]("The statistics.")),
+
+		// Orchestrator: events out.
+		op("GET /ws", orch, "events", "The event stream (WebSocket)", describedAs(wsDescription), upgrade("The connection is now a WebSocket; each text message is an EventFrame."), messages[hub.Frame](),
+			query(commaList(param("events", "Only these event types, comma-separated.", eventTypesSchema())), param("task_id", "Only events of this task.", openapi3.NewStringSchema()),
+				param("batch_id", "Only events of this batch.", openapi3.NewStringSchema()), param("since", "Replay from this stream sequence (inclusive), then go live.", openapi3.NewIntegerSchema().WithMin(1))),
+			fails(http.StatusUpgradeRequired)),
+		op("POST /webhooks", orch, "createWebhook", "Register a webhook endpoint", body[webhooks.Request](false), creates,
+			created[webhooks.Created]("The endpoint; its secret is shown this once."), withHeader(201, "Location"), fails(conflict)),
+		op("GET /webhooks", orch, "listWebhooks", "List webhook endpoints", paged[webhooks.Endpoint]("One page of endpoints (without secrets).")),
+		op("GET /webhooks/{id}", orch, "getWebhook", "One webhook endpoint", ok[webhooks.Endpoint]("The endpoint (without its secret).")),
+		op("DELETE /webhooks/{id}", orch, "deleteWebhook", "Delete a webhook endpoint", message(200, "Webhook deleted"), fails(conflict)),
+		op("GET /webhooks/{id}/deliveries", orch, "listDeliveries", "Deliveries to an endpoint, newest first", paged[webhooks.Delivery]("One page of deliveries."),
+			query(param("status", "Only deliveries in this status.", enumSchema(webhooks.DeliveryStatuses...)))),
+		op("POST /webhooks/deliveries/{id}/retry", orch, "retryDelivery", "Retry a delivery", answer(http.StatusAccepted, "The delivery, pending again.", typeOf[webhooks.Delivery]()), fails(conflict)),
+
+		// Control center: sessions.
+		op("GET /.well-known/jwks.json", control, "jwks", "The token verification keys", unversioned,
+			rawType[auth.JWKS]("application/jwk-set+json", "A JWK Set (RFC 7517) of the Ed25519 keys tokens are signed with."), withHeader(200, "Cache-Control")),
+		op("POST /auth/login", control, "login", "Log in", body[loginRequest](false), ok[sessionAnswer]("A token, its expiry, and the user."),
+			failsAs(http.StatusUnauthorized, "Invalid username, password or MFA code (one answer for all three)."), fails(http.StatusServiceUnavailable)),
+		op("POST /auth/refresh", control, "refresh", "A new token for the caller; the old one is revoked", body[refreshRequest](true), ok[sessionAnswer]("The new token and its expiry.")),
+		op("POST /auth/logout", control, "logout", "Revoke the caller's token", message(200, "Successfully logged out")),
+
+		// Control center: users.
+		op("GET /users", control, "listUsers", "List users", paged[userView]("One page of users."),
+			query(param("role", "Only users with this role.", openapi3.NewStringSchema()), param("enabled", "Only enabled (true) or disabled (false) users.", openapi3.NewBoolSchema()))),
+		op("POST /users", control, "createUser", "Create a user", body[createUserRequest](false), created[userCreated]("The user."), fails(conflict)),
+		op("GET /users/{id}", control, "getUser", "One user", ok[userView]("The user.")),
+		op("PUT /users/{id}", control, "updateUser", "Change a user", body[updateUserRequest](false, minProps(1)), message(200, "User updated successfully"), fails(conflict)),
+		op("DELETE /users/{id}", control, "deleteUser", "Delete a user", message(200, "User deleted successfully"), fails(conflict)),
+		op("POST /users/{id}/mfa", control, "enrolMFA", "Start MFA enrolment", ok[mfaEnrolment]("A new TOTP secret, pending until verified."), fails(conflict)),
+		op("POST /users/{id}/mfa/verify", control, "verifyMFA", "Turn MFA on with a code", body[verifyMFARequest](false), message(200, "MFA enabled"), fails(conflict)),
+
+		// Control center: policies and audit.
+		op("GET /policies", control, "listPolicies", "List policies", paged[projections.Policy]("One page of policies.")),
+		op("POST /policies", control, "createPolicy", "Create a policy", body[policyRequest](false, required("name", "rules")), created[policyCreated]("The policy."), fails(conflict)),
+		op("GET /policies/{id}", control, "getPolicy", "One policy", ok[projections.Policy]("The policy.")),
+		op("PUT /policies/{id}", control, "updatePolicy", "Change a policy", body[policyRequest](false, minProps(1)), message(200, "Policy updated successfully"), fails(conflict)),
+		op("DELETE /policies/{id}", control, "deletePolicy", "Delete a policy", message(200, "Policy deleted successfully"), fails(conflict)),
+		op("GET /audit/logs", control, "auditLogs", "Audit records, newest first", paged[projections.AuditRecord]("One page of audit records."),
+			query(param("user_id", "Only records of this user.", openapi3.NewStringSchema()), param("action", "Only this action, e.g. server.create.", openapi3.NewStringSchema()),
+				param("resource", "Only this resource and what lies under it, e.g. users or users/<id>.", openapi3.NewStringSchema()),
+				param("result", "Only this result.", enumSchema(events.AuditSuccess, events.AuditFailure, events.AuditDenied)),
+				param("from", "Only records at or after this time (RFC 3339).", openapi3.NewDateTimeSchema()),
+				param("to", "Only records at or before this time (RFC 3339).", openapi3.NewDateTimeSchema()))),
+	}
+}
+
+const wsDescription = "Upgrade to a WebSocket and receive every event as it is stored, as EventFrame JSON text messages " +
+	"(see docs/websocket.md). Browsers may pass the token as ?token=. A client that does not keep up is disconnected " +
+	"(close code 1008); reconnect with since=<last seq + 1>."
+
+// describeTypes names the components and adds what reflection cannot
+// see: enums, bounds, and the fields a request must hold.
+func describeTypes(s *schemaSet) {
+	name := func(v any, n string) { s.names[typeOfValue(v)] = n }
+	name(errEnvelope{}, "Error")
+	name(workflow.FieldError{}, "FieldError")
+	name(projections.BatchView{}, "Batch")
+	name(projections.OperationView{}, "Operation")
+	name(projections.TaskResult{}, "OperationTask")
+	name(batchAccepted{}, "BatchAccepted")
+	name(healthEnvelope{}, "SystemHealth")
+	name(userView{}, "User")
+	name(sessionAnswer{}, "Session")
+	name(mfaEnrolment{}, "MFAEnrolment")
+	name(verifyMFARequest{}, "VerifyMFARequest")
+	name(webhooks.Endpoint{}, "Webhook")
+	name(webhooks.Created{}, "WebhookCreated")
+	name(webhooks.Delivery{}, "WebhookDelivery")
+	name(webhooks.Attempt{}, "DeliveryAttempt")
+	name(webhooks.Request{}, "WebhookRequest")
+	name(auth.JWKS{}, "JWKS")
+	name(auth.JWK{}, "JWK")
+	name(hub.Frame{}, "EventFrame")
+
+	answers, requests := refiner(s, answerMode), refiner(s, requestMode)
+	answers(errEnvelope{}, field("success", constant(false)))
+	answers(workflow.Task{}, field("status", enum(taskStatuses...)), field("progress", between(0, 100)))
+	answers(projections.BatchView{}, field("status", enum(batchStatuses...)), field("progress", between(0, 100)))
+	answers(projections.OperationView{}, field("status", enum(operationStatuses...)), field("progress", between(0, 100)), field("type", enum(events.OpServerBatch, events.OpTaskservBatch, events.OpClusterBatch)))
+	answers(projections.TaskResult{}, field("status", enum(operationStatuses...)), field("progress", between(0, 100)))
+	answers(projections.WorkflowProgress{}, field("kind", enum("task", "batch")), field("progress", between(0, 100)),
+		field("estimated_time_remaining", note("Seconds, from the durations observed for tasks of the same kind; null until one has completed.")))
+	answers(projections.AuditRecord{}, field("result", enum(events.AuditSuccess, events.AuditFailure, events.AuditDenied)), field("details", object))
+	answers(projections.Policy{}, field("enabled", note("Whether the policy's rules apply.")))
+	answers(events.PolicyRule{}, field("effect", enum(auth.Allow, auth.Deny)))
+	answers(healthReport{}, field("overall_status", enum(healthy, degraded, unhealthy)))
+	webhook := []schemaRule{field("status", enum(webhooks.StatusActive, webhooks.StatusDisabled)), field("source", enum(events.WebhookSourceAPI, events.WebhookSourceConfig))}
+	answers(webhooks.Endpoint{}, webhook...)
+	answers(webhooks.Created{}, append(webhook, field("secret", note("The HMAC key of the signatures; shown only in this answer.")))...)
+	answers(webhooks.Delivery{}, field("status", enum(webhooks.DeliveryStatuses...)))
+	answers(sessionAnswer{}, field("user", note("The user; only in the answer of a login.")))
+	answers(hub.Frame{}, field("metadata", note("event_id, aggregate, aggregate_id, and when known task_id, batch_id, operation_id, status, correlation_id.")))
+
+	names := []schemaRule{pattern(workflow.NamePattern), maxLen(workflow.MaxNameLen)}
+	path := []schemaRule{pattern(workflow.PathPattern), maxLen(workflow.MaxPathLen)}
+	ops := enum(workflow.OpCreate, workflow.OpDelete)
+	requests(workflow.ServersRequest{}, required("infra"), field("infra", names...), field("settings", path...))
+	requests(workflow.TaskservRequest{}, required("taskserv", "infra"), field("operation", ops), field("taskserv", names...), field("infra", names...), field("settings", path...))
+	requests(workflow.ClusterRequest{}, required("cluster_type", "infra"), field("operation", ops), field("cluster_type", names...), field("infra", names...), field("settings", path...))
+	requests(workflow.BatchRequest{}, required("name", "operations"), field("name", names...), field("version", names...), field("infra", names...), field("settings", path...),
+		field("storage_backend", enum("jetstream", "filesystem", "surrealdb")), field("parallel_limit", between(1, workflow.MaxParallelLimit)),
+		field("operations", minItems(1), maxItems(workflow.MaxOperations)))
+	requests(workflow.OperationRequest{}, required("id", "type"), field("id", names...), field("type", enum(events.OpServerBatch, events.OpTaskservBatch, events.OpClusterBatch)),
+		field("provider", names...), field("infra", names...), field("settings", path...))
+	requests(webhooks.Request{}, required("url", "events"), field("url", format("uri")), field("events", minItems(1)))
+	requests(loginRequest{}, required("username", "password"), field("username", maxLen(maxUsernameLen)), field("mfa_code", note("The current TOTP code; required for users with MFA.")))
+	requests(refreshRequest{}, field("token", note("The token to refresh; the caller's own when absent.")))
+	requests(createUserRequest{}, required("username", "password"), field("username", pattern(usernamePattern.String())), field("email", maxLen(maxEmailLen), format("email")),
+		field("password", minLen(auth.MinPasswordLen), maxLen(auth.MaxPasswordLen)), field("roles", maxItems(maxRoles), items(pattern(rolePattern.String()))),
+		field("enabled", note("Default true.")))
+	requests(updateUserRequest{}, field("email", maxLen(maxEmailLen)), field("password", minLen(auth.MinPasswordLen), maxLen(auth.MaxPasswordLen)),
+		field("roles", maxItems(maxRoles), items(pattern(rolePattern.String()))))
+	requests(verifyMFARequest{}, required("code"), field("code", pattern("^[0-9]{"+strconv.Itoa(auth.TOTPDigits)+"}$")))
+	requests(policyRequest{}, field("name", maxLen(maxPolicyNameLen)), field("version", maxLen(maxPolicyVersionLen)), field("description", maxLen(maxPolicyDescLen)),
+		field("rules", minItems(1), maxItems(maxPolicyRules)))
+	requests(events.PolicyRule{}, required("effect", "resource", "action"), field("effect", note("Allow or Deny (any case).")),
+		field("resource", note("kind:pattern, e.g. servers:* (see docs/access.md).")), field("condition", note("A CEL expression over user, request and resource.")))
+}
+
+// operationStatuses are the statuses of a batch's operations and of their
+// tasks.
+var operationStatuses = []string{events.StatusPending, events.StatusRunning, events.StatusCompleted, events.StatusFailed,
+	events.StatusCancelled, events.StatusSkipped, events.StatusRolledBack}
+
+// eventTypesSchema is the events= option of /ws: event types that leave
+// the process.
+func eventTypesSchema() *openapi3.Schema {
+	var types []string
+	for _, t := range events.KnownTypes() {
+		if !outward.InternalType(t) {
+			types = append(types, string(t))
+		}
+	}
+	s := openapi3.NewArraySchema()
+	s.Items = openapi3.NewSchemaRef("", enumSchema(types...))
+	return s
+}
+
+// openapiSchema is what GET /openapi.json answers: an OpenAPI 3.1
+// document (its own schema is the OpenAPI specification's).
+func openapiSchema() *openapi3.Schema {
+	s := openapi3.NewObjectSchema()
+	s.Required = []string{"openapi", "info", "paths"}
+	s.Properties = openapi3.Schemas{"openapi": openapi3.NewSchemaRef("", openapi3.NewStringSchema().WithPattern(`^3\.1\.`))}
+	return s
+}
