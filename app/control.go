@@ -171,6 +171,7 @@ func (in *Instance) serveControl() error {
 		Store: in.store, Users: id.users, Policies: id.policies, Keys: id.keys, AuditLog: id.auditLog,
 		IAMView: id.iamView, AuditView: id.auditView, Access: id.access, Hasher: id.hasher, Tokens: id.tokens,
 		Codes: id.codes, Names: id.names, Log: in.log, Registry: in.registry, ReadWait: in.cfg.ReadWait,
+		Idempotency: in.idempotency,
 	}
 	ln, err := net.Listen("tcp", in.cfg.ControlAddr)
 	if err != nil {

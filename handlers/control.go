@@ -29,10 +29,13 @@ type ControlCenter struct {
 	AuditView Consistency
 
 	Access *Access
-	Hasher *auth.Hasher
-	Tokens *auth.Tokens
-	Codes  *auth.CodeGuard
-	Names  *auth.Names
+	// Idempotency replays the answers of creating POSTs (users,
+	// policies) with an Idempotency-Key; never of logins.
+	Idempotency *Idempotency
+	Hasher      *auth.Hasher
+	Tokens      *auth.Tokens
+	Codes       *auth.CodeGuard
+	Names       *auth.Names
 
 	// ReadWait bounds how long a read waits for a view to catch up.
 	ReadWait time.Duration
@@ -58,14 +61,14 @@ func (c *ControlCenter) Handler() http.Handler {
 		r.Post("/auth/refresh", c.refresh)
 		r.Post("/auth/logout", c.logout)
 		r.Get("/users", c.listUsers)
-		r.Post("/users", c.createUser)
+		r.With(c.Idempotency.Middleware).Post("/users", c.createUser)
 		r.Get("/users/{id}", c.getUser)
 		r.Put("/users/{id}", c.updateUser)
 		r.Delete("/users/{id}", c.deleteUser)
 		r.Post("/users/{id}/mfa", c.enrolMFA)
 		r.Post("/users/{id}/mfa/verify", c.verifyMFA)
 		r.Get("/policies", c.listPolicies)
-		r.Post("/policies", c.createPolicy)
+		r.With(c.Idempotency.Middleware).Post("/policies", c.createPolicy)
 		r.Get("/policies/{id}", c.getPolicy)
 		r.Put("/policies/{id}", c.updatePolicy)
 		r.Delete("/policies/{id}", c.deletePolicy)

@@ -180,3 +180,22 @@ func TestRefreshAndLogout(t *testing.T) {
 }
 
 func apptestClient(base string) *apptest.Client { return apptest.NewClient(base) }
+
+// Creating POSTs of the control center honour Idempotency-Key; logins
+// never replay a stored answer (it would hold a token).
+func TestControlCenterIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	_, _, control := apptest.StartAdmin(t, apptest.Config(t))
+	body := map[string]any{"username": "idem", "email": "idem@example.com", "password": "a-long-password-123", "roles": []string{"viewer"}, "enabled": true}
+	a := control.Do(t, "POST", "/users", body, "Idempotency-Key", "u-1")
+	b := control.Do(t, "POST", "/users", body, "Idempotency-Key", "u-1")
+	if a.Status != 201 || b.Status != 201 || string(a.Data) != string(b.Data) || b.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("repeat: %d %s / %d %s", a.Status, a.Raw, b.Status, b.Raw)
+	}
+	login := map[string]string{"username": "idem", "password": "a-long-password-123"}
+	l1 := control.Do(t, "POST", "/auth/login", login, "Idempotency-Key", "l-1")
+	l2 := control.Do(t, "POST", "/auth/login", login, "Idempotency-Key", "l-1")
+	if l1.Status != 200 || l2.Status != 200 || l2.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("logins: %d / %d replayed=%q", l1.Status, l2.Status, l2.Header.Get("Idempotent-Replayed"))
+	}
+}

@@ -82,7 +82,7 @@ func routeDocs() []routeDoc {
 		// Control center: users.
 		op("GET /users", control, "listUsers", "List users", paged[userView]("One page of users."),
 			query(param("role", "Only users with this role.", openapi3.NewStringSchema()), param("enabled", "Only enabled (true) or disabled (false) users.", openapi3.NewBoolSchema()))),
-		op("POST /users", control, "createUser", "Create a user", body[createUserRequest](false), created[userCreated]("The user."), fails(conflict)),
+		op("POST /users", control, "createUser", "Create a user", body[createUserRequest](false), created[userCreated]("The user."), fails(conflict), creates),
 		op("GET /users/{id}", control, "getUser", "One user", ok[userView]("The user.")),
 		op("PUT /users/{id}", control, "updateUser", "Change a user", body[updateUserRequest](false, minProps(1)), message(200, "User updated successfully"), fails(conflict)),
 		op("DELETE /users/{id}", control, "deleteUser", "Delete a user", message(200, "User deleted successfully"), fails(conflict)),
@@ -91,7 +91,7 @@ func routeDocs() []routeDoc {
 
 		// Control center: policies and audit.
 		op("GET /policies", control, "listPolicies", "List policies", paged[projections.Policy]("One page of policies.")),
-		op("POST /policies", control, "createPolicy", "Create a policy", body[policyRequest](false, required("name", "rules")), created[policyCreated]("The policy."), fails(conflict)),
+		op("POST /policies", control, "createPolicy", "Create a policy", body[policyRequest](false, required("name", "rules")), created[policyCreated]("The policy."), fails(conflict), creates),
 		op("GET /policies/{id}", control, "getPolicy", "One policy", ok[projections.Policy]("The policy.")),
 		op("PUT /policies/{id}", control, "updatePolicy", "Change a policy", body[policyRequest](false, minProps(1)), message(200, "Policy updated successfully"), fails(conflict)),
 		op("DELETE /policies/{id}", control, "deletePolicy", "Delete a policy", message(200, "Policy deleted successfully"), fails(conflict)),
