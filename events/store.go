@@ -178,6 +178,10 @@ const (
 	errCodeWrongLastSequence = 10071
 	errCodeInsufficientStore = 10047
 	errCodeMaxPayload        = 10054
+	// A server or account at its JetStream storage limit (max_store)
+	// answers these instead of 10047.
+	errCodeInsufficientResources = 10023
+	errCodeAccountResources      = 10002
 )
 
 func (s *Store) classify(err error, e Envelope, o appendOptions) error {
@@ -190,7 +194,7 @@ func (s *Store) classify(err error, e Envelope, o appendOptions) error {
 				at = *o.expect
 			}
 			return fmt.Errorf("%w: %s %s at seq %d", ErrConflict, e.Aggregate, e.AggregateID, at)
-		case errCodeInsufficientStore:
+		case errCodeInsufficientStore, errCodeInsufficientResources, errCodeAccountResources:
 			return fmt.Errorf("%w: append %s %s: %v", ErrStorageFull, e.Type, e.AggregateID, err)
 		case errCodeMaxPayload:
 			return fmt.Errorf("%w: %s %s", ErrTooLarge, e.Type, e.AggregateID)
