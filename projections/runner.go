@@ -52,8 +52,15 @@ type Runner struct {
 	SnapshotEvery    int
 	SnapshotInterval time.Duration
 
+	// Timeline answers what the views held at an earlier sequence, for
+	// the StateRestored events (see Rewinder); nil: restores are not
+	// folded (and counted as failures).
+	Timeline StateSource
+
 	seq      atomic.Uint64
 	applied  []uint64 // per projection: last seq applied or restored
+	applyMu  sync.Mutex
+	ctx      context.Context
 	mu       sync.Mutex
 	changed  chan struct{}
 	ready    chan struct{}
@@ -90,8 +97,11 @@ func (r *Runner) Ready() <-chan struct{} { return r.ready }
 // Run restores the projections, catches up and follows the stream until
 // ctx ends. It writes a last snapshot before returning.
 func (r *Runner) Run(ctx context.Context) error {
+	r.ctx = ctx
+	r.applyMu.Lock()
 	start := r.restore(ctx)
 	r.advance(start)
+	r.applyMu.Unlock()
 	target, err := r.store.LastSeq(ctx, r.stream)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -129,10 +139,16 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) apply(env events.Envelope, perr error) {
+	// Capture takes applyMu too: it sees every projection between the
+	// same two events.
+	r.applyMu.Lock()
 	if perr != nil {
 		r.failures.Add(1)
 		r.log.Error("unreadable event skipped", "stream", r.stream.Name, "seq", env.Seq, "err", perr)
 	} else {
+		if env.Type == events.StateRestored {
+			r.rewind(env)
+		}
 		for i, p := range r.projections {
 			if env.Seq <= r.applied[i] {
 				continue
@@ -145,6 +161,7 @@ func (r *Runner) apply(env events.Envelope, perr error) {
 		}
 	}
 	r.advance(env.Seq)
+	r.applyMu.Unlock()
 	if perr == nil {
 		for _, h := range r.hooks {
 			h(env)
