@@ -126,6 +126,7 @@ type Instance struct {
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
 	identity              identity
+	recovery              recoveryParts
 
 	cancel   context.CancelFunc // stops background work
 	stopJob  context.CancelFunc // stops the executors (graceful)
@@ -171,7 +172,7 @@ func (in *Instance) start(ctx context.Context) error {
 	}
 	in.tasks = projections.NewTasks()
 	in.batches = projections.NewBatches()
-	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks, in.batches)
+	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, append([]projections.Projection{in.tasks, in.batches}, in.recoveryViews()...)...)
 	if in.cfg.SnapshotEvery > 0 {
 		in.view.SnapshotEvery = in.cfg.SnapshotEvery
 	}
@@ -198,6 +199,7 @@ func (in *Instance) start(ctx context.Context) error {
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancelBG
+	in.wireRecovery(bg)
 	in.goRun("projections", func() error { return in.view.Run(bg) })
 	in.hub = hub.New(store, in.log, 10_000, in.registry)
 	if in.cfg.WSQueue > 0 {
@@ -230,6 +232,9 @@ func (in *Instance) provision(ctx context.Context) (*projections.Snapshots, erro
 	if err != nil {
 		return nil, err
 	}
+	if in.recovery.objects, err = projections.OpenCheckpointObjects(ctx, in.store); err != nil {
+		return nil, err
+	}
 	idem, err := in.store.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: handlers.IdempotencyBucket,
 		Description: "answers of POSTs with an Idempotency-Key", TTL: in.cfg.IdempotencyWindow})
 	if err != nil {
@@ -256,8 +261,8 @@ func (in *Instance) connect(ctx context.Context) error {
 			return err
 		})
 	}
-	if err := os.MkdirAll(in.cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := in.lockDataDir(); err != nil {
+		return err
 	}
 	srv, err := events.StartServer(events.ServerConfig{DataDir: filepath.Join(in.cfg.DataDir, "nats"), Listen: in.cfg.NATSListen, Sync: in.cfg.Sync})
 	if err != nil {
@@ -302,6 +307,7 @@ func (in *Instance) serve() error {
 		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
 		Access:  in.identity.access,
 		Batches: in.batches, Load: in.load, Health: in.healthChecks(),
+		Recovery: in.recoveryAPI(),
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {
@@ -424,6 +430,9 @@ func (in *Instance) Close(ctx context.Context) error {
 	if in.nats != nil {
 		in.nats.Shutdown()
 		in.nats.WaitForShutdown()
+	}
+	if in.recovery.unlock != nil {
+		in.recovery.unlock()
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,6 +19,11 @@ type HistoryQuery struct {
 	From, To     uint64
 	Since, Until time.Time
 	Subjects     []string
+	// Match, when set, keeps only the events it accepts, after the
+	// subject filter: the range is then scanned to count them (time in
+	// proportion to the events on Subjects in the range, memory one
+	// page). For sets of aggregates too large for subject filters.
+	Match func(Envelope) bool
 }
 
 // HistoryPage is one page of a history read: the events (oldest first)
@@ -39,6 +45,9 @@ func (s *Store) History(ctx context.Context, st Stream, q HistoryQuery, offset, 
 	lo, hi, err := s.resolveRange(ctx, st, q)
 	if err != nil || lo > hi {
 		return HistoryPage{}, err
+	}
+	if q.Match != nil {
+		return s.scanRange(ctx, st, lo, hi, q, offset, limit)
 	}
 	total, err := s.countRange(ctx, st, lo, hi, q.Subjects)
 	if err != nil {
@@ -171,53 +180,76 @@ func (s *Store) contiguous(ctx context.Context, st Stream) (last uint64, ok bool
 // readRange reads limit messages on subjects within lo..hi after skipping
 // offset of them.
 func (s *Store) readRange(ctx context.Context, st Stream, lo, hi uint64, subjects []string, offset, limit int) ([]Envelope, error) {
+	out := make([]Envelope, 0, min(limit, 1024))
+	skipped := 0
+	err := s.eachStored(ctx, st, lo, hi, subjects, func(e Envelope) bool {
+		if skipped < offset {
+			skipped++
+			return true
+		}
+		out = append(out, e)
+		return len(out) < limit
+	})
+	return out, err
+}
+
+// eachStored hands fn the messages on subjects within lo..hi, as stored,
+// in order, until fn returns false.
+func (s *Store) eachStored(ctx context.Context, st Stream, lo, hi uint64, subjects []string, fn func(Envelope) bool) error {
 	cons, err := s.js.OrderedConsumer(ctx, st.Name, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: lo,
 		InactiveThreshold: 30 * time.Second,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return fmt.Errorf("history: %w", err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return fmt.Errorf("history: %w", err)
 	}
 	if info.NumPending == 0 {
-		return nil, nil
+		return nil
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return fmt.Errorf("history: %w", err)
 	}
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	out := make([]Envelope, 0, min(limit, 1024))
-	for skipped := 0; len(out) < limit; {
+	for {
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ctx.Err()
 			}
-			return nil, fmt.Errorf("history: %w", err)
+			return fmt.Errorf("history: %w", err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return nil, fmt.Errorf("history: %w", err)
+			return fmt.Errorf("history: %w", err)
 		}
-		if meta.Sequence.Stream > hi {
-			break
-		}
-		if skipped < offset {
-			skipped++
-		} else {
-			out = append(out, parseStored(msg.Data(), meta.Sequence.Stream))
-		}
-		if meta.NumPending == 0 || meta.Sequence.Stream == hi {
-			break
+		seq := meta.Sequence.Stream
+		if seq > hi || !fn(parseStored(msg.Data(), seq)) || meta.NumPending == 0 || seq == hi {
+			return nil
 		}
 	}
-	return out, nil
+}
+
+// scanRange reads every event on q's subjects in lo..hi, counts those
+// q.Match accepts and keeps the page of them.
+func (s *Store) scanRange(ctx context.Context, st Stream, lo, hi uint64, q HistoryQuery, offset, limit int) (HistoryPage, error) {
+	var page HistoryPage
+	err := s.eachStored(ctx, st, lo, hi, q.Subjects, func(e Envelope) bool {
+		if q.Match(e) {
+			if page.Total >= offset && len(page.Events) < limit {
+				page.Events = append(page.Events, e)
+			}
+			page.Total++
+		}
+		return true
+	})
+	return page, err
 }
 
 // parseStored decodes a message body as it was stored, without upcasting;
@@ -230,4 +262,30 @@ func parseStored(body []byte, seq uint64) Envelope {
 	}
 	e.Seq = seq
 	return e
+}
+
+// AggregatesIn lists the aggregates whose events stream st holds, sorted.
+func AggregatesIn(st Stream) []Aggregate {
+	seen := map[Aggregate]bool{}
+	var out []Aggregate
+	for _, agg := range aggregateOf {
+		if !seen[agg] && StreamOf(agg) == st {
+			seen[agg] = true
+			out = append(out, agg)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TypesIn lists the event types stream st holds, sorted.
+func TypesIn(st Stream) []Type {
+	var out []Type
+	for t, agg := range aggregateOf {
+		if StreamOf(agg) == st {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -57,6 +57,10 @@ type Orchestrator struct {
 	Health map[string]HealthCheck
 	// Load reports host and process load; nil leaves it out.
 	Load LoadSource
+
+	// Recovery serves checkpoints, rollbacks and restores; nil leaves
+	// their routes out.
+	Recovery *Recovery
 }
 
 // Handler returns the API's router: every route of the orchestrator is in
@@ -87,6 +91,16 @@ func (o *Orchestrator) Handler() http.Handler {
 		r.Get("/state/system/metrics", o.systemMetrics)
 		r.Get("/state/system/health", o.systemHealth)
 		r.Get("/state/statistics", o.statistics)
+		r.Get("/state/workflows/{id}/history", o.workflowHistory)
+		r.Get("/events", o.listEvents)
+		if o.Recovery != nil {
+			r.Post("/rollback/checkpoints", o.createCheckpoint)
+			r.Get("/rollback/checkpoints", o.listCheckpoints)
+			r.Get("/rollback/checkpoints/{id}", o.getCheckpoint)
+			r.Post("/rollback/execute", o.executeRollback)
+			r.Post("/rollback/restore/{id}", o.restoreCheckpoint)
+			r.Get("/rollback/statistics", o.rollbackStatistics)
+		}
 	})
 	return r
 }

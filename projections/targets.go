@@ -306,3 +306,18 @@ func (v *Batches) batchesWithOperation(opID string) []string {
 	}
 	return out
 }
+
+// Members lists the tasks of batch id (compensations included, sorted)
+// and the sequence the batch was created at; ok is false for an unknown
+// batch.
+func (v *Batches) Members(id string) (tasks []string, createdSeq uint64, ok bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	b := v.byID[id]
+	if b == nil {
+		return nil, 0, false
+	}
+	tasks = b.TaskIDs()
+	slices.Sort(tasks)
+	return tasks, b.CreatedSeq, true
+}
