@@ -92,8 +92,12 @@ func (s *Store) resolveRange(ctx context.Context, st Stream, q HistoryQuery) (lo
 	return lo, hi, nil
 }
 
-// seqAt is the sequence of the first message stored at or after t (the
-// stream's last sequence plus one when there is none).
+// SeqAt is the sequence of the first message stream st stored at or
+// after t (the stream's last sequence plus one when there is none).
+func (s *Store) SeqAt(ctx context.Context, st Stream, t time.Time) (uint64, error) {
+	return s.seqAt(ctx, st, t)
+}
+
 func (s *Store) seqAt(ctx context.Context, st Stream, t time.Time) (uint64, error) {
 	info, err := s.probe(ctx, st, jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t})
 	if err != nil {

@@ -214,3 +214,8 @@ func Fold(ctx context.Context, store *events.Store, r FoldRange, src StateSource
 	}
 	return failures, err
 }
+
+// CheckpointObjectsIn uses an object store that already exists.
+func CheckpointObjectsIn(obs jetstream.ObjectStore) *CheckpointObjects {
+	return &CheckpointObjects{obs: obs}
+}
