@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -81,6 +82,13 @@ func (o *Orchestrator) workflowHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	own, members, from, ok := o.workflowMembers(id)
+	if !ok {
+		own, members, ok, err = o.formerWorkflow(r, id)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
 	if !ok {
 		writeError(w, r, errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id))
 		return
@@ -166,6 +174,35 @@ func (o *Orchestrator) workflowMembers(id string) (own aggregateRef, members []a
 		}
 	}
 	return aggregateRef{}, nil, 0, false
+}
+
+// formerWorkflow finds a task or batch that a restore took out of the
+// views in the stream itself: its history is still whole.
+func (o *Orchestrator) formerWorkflow(r *http.Request, id string) (own aggregateRef, members []aggregateRef, ok bool, err error) {
+	if !events.ValidID(id) {
+		return own, nil, false, nil
+	}
+	if _, err := o.Store.Last(r.Context(), events.AggTask, id); err == nil {
+		return aggregateRef{events.AggTask, id}, nil, true, nil
+	} else if !errors.Is(err, events.ErrNotFound) {
+		return own, nil, false, err
+	}
+	if _, err := o.Store.Last(r.Context(), events.AggBatch, id); errors.Is(err, events.ErrNotFound) {
+		return own, nil, false, nil
+	} else if err != nil {
+		return own, nil, false, err
+	}
+	err = o.Store.Read(r.Context(), events.EventsStream, events.Position{Subjects: []string{events.Subject(events.AggBatch, id, events.BatchTasksScheduled)}},
+		func(e events.Envelope, perr error) error {
+			var d events.BatchTasksScheduledData
+			if perr == nil && e.Decode(&d) == nil {
+				for _, t := range d.Tasks {
+					members = append(members, aggregateRef{events.AggTask, t.TaskID})
+				}
+			}
+			return nil
+		})
+	return aggregateRef{events.AggBatch, id}, members, err == nil, err
 }
 
 func taskRefs(ids []string) []aggregateRef {
