@@ -34,7 +34,7 @@ func run() int {
 		clients  = flag.Int("clients", 64, "concurrent keep-alive clients")
 		syncs    = flag.String("sync", "always,1s", "sync modes to measure, comma-separated")
 		out      = flag.String("out", "bench/results", "directory for results.json and results.md")
-		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory")
+		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory,replay")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -75,6 +75,14 @@ func run() int {
 			return fail("memory", err)
 		}
 		rep.Add(os.Stdout, rows...)
+	}
+	if want("replay") {
+		fmt.Println("replay:")
+		res, err := bench.Replay(ctx, bench.ReplayOptions{Log: log})
+		if err != nil {
+			return fail("replay", err)
+		}
+		rep.Add(os.Stdout, bench.ReplayRows(res)...)
 	}
 	fmt.Println()
 	rep.Print(os.Stdout)
