@@ -172,7 +172,7 @@ func (in *Instance) start(ctx context.Context) error {
 	}
 	in.tasks = projections.NewTasks()
 	in.batches = projections.NewBatches()
-	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, append([]projections.Projection{in.tasks, in.batches}, in.recoveryViews()...)...)
+	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks, in.batches)
 	if in.cfg.SnapshotEvery > 0 {
 		in.view.SnapshotEvery = in.cfg.SnapshotEvery
 	}
@@ -307,13 +307,13 @@ func (in *Instance) serve() error {
 		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
 		Access:  in.identity.access,
 		Batches: in.batches, Load: in.load, Health: in.healthChecks(),
-		Recovery: in.recoveryAPI(),
 	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {
 		return fmt.Errorf("orchestrator listen %s: %w", in.cfg.OrchestratorAddr, err)
 	}
 	in.orchestratorAddr = ln.Addr()
+	orch.Recovery = in.recoveryAPI()
 	in.orchestrator = newHTTPServer(orch.Handler())
 	in.goRun("orchestrator api", func() error {
 		if err := in.orchestrator.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -33,16 +33,13 @@ func (in *Instance) lockDataDir() error {
 	return nil
 }
 
-// recoveryViews creates the recovery views; they are folded by the event
-// runner with the tasks and batches.
-func (in *Instance) recoveryViews() []projections.Projection {
-	in.recovery.rollbacks, in.recovery.checkpoints = projections.NewRollbacks(), projections.NewCheckpoints()
-	return []projections.Projection{in.recovery.rollbacks, in.recovery.checkpoints}
-}
-
-// wireRecovery gives the runner its timeline and starts the rollback
-// coordinator once the views have caught up.
+// wireRecovery adds the recovery views to the event runner (folded with
+// the tasks and batches), gives the runner its timeline, and starts the
+// rollback coordinator once the views have caught up. It runs before the
+// runner does.
 func (in *Instance) wireRecovery(bg context.Context) {
+	in.recovery.rollbacks, in.recovery.checkpoints = projections.NewRollbacks(), projections.NewCheckpoints()
+	in.view.Add(in.recovery.rollbacks, in.recovery.checkpoints)
 	in.view.Timeline = &projections.Timeline{Store: in.store, Objects: in.recovery.objects, Log: in.log}
 	in.recovery.coord = executors.NewRollbackCoordinator(in.store, in.recovery.rollbacks, "", 0, in.log)
 	in.view.OnApply(in.recovery.coord.Observe)

@@ -50,6 +50,9 @@ type Orchestrator struct {
 	// Access authenticates, authorizes and audits every route but the
 	// open ones; nil refuses them all.
 	Access *Access
+	// Recovery serves checkpoints, rollbacks and restores; nil leaves
+	// their routes out.
+	Recovery *Recovery
 
 	// Batches is the batch view.
 	Batches *projections.Batches
@@ -57,10 +60,6 @@ type Orchestrator struct {
 	Health map[string]HealthCheck
 	// Load reports host and process load; nil leaves it out.
 	Load LoadSource
-
-	// Recovery serves checkpoints, rollbacks and restores; nil leaves
-	// their routes out.
-	Recovery *Recovery
 }
 
 // Handler returns the API's router: every route of the orchestrator is in
@@ -82,6 +81,16 @@ func (o *Orchestrator) Handler() http.Handler {
 		r.Post("/workflows/taskserv/create", submit[taskservRequest](o))
 		r.Post("/workflows/cluster/create", submit[clusterRequest](o))
 		r.Get("/ws", o.websocket)
+		r.Get("/events", o.listEvents)
+		r.Get("/state/workflows/{id}/history", o.workflowHistory)
+		if o.Recovery != nil {
+			r.Post("/rollback/checkpoints", o.createCheckpoint)
+			r.Get("/rollback/checkpoints", o.listCheckpoints)
+			r.Get("/rollback/checkpoints/{id}", o.getCheckpoint)
+			r.Post("/rollback/execute", o.executeRollback)
+			r.Post("/rollback/restore/{id}", o.restoreCheckpoint)
+			r.Get("/rollback/statistics", o.rollbackStatistics)
+		}
 		r.Post("/batch/execute", o.executeBatch)
 		r.Get("/batch/operations", o.listBatches)
 		r.Get("/batch/operations/{id}", o.getBatch)
@@ -91,16 +100,6 @@ func (o *Orchestrator) Handler() http.Handler {
 		r.Get("/state/system/metrics", o.systemMetrics)
 		r.Get("/state/system/health", o.systemHealth)
 		r.Get("/state/statistics", o.statistics)
-		r.Get("/state/workflows/{id}/history", o.workflowHistory)
-		r.Get("/events", o.listEvents)
-		if o.Recovery != nil {
-			r.Post("/rollback/checkpoints", o.createCheckpoint)
-			r.Get("/rollback/checkpoints", o.listCheckpoints)
-			r.Get("/rollback/checkpoints/{id}", o.getCheckpoint)
-			r.Post("/rollback/execute", o.executeRollback)
-			r.Post("/rollback/restore/{id}", o.restoreCheckpoint)
-			r.Get("/rollback/statistics", o.rollbackStatistics)
-		}
 	})
 	return r
 }

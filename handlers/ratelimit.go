@@ -67,7 +67,6 @@ func DefaultRateLimits() RateLimits {
 // counts live (ratelimit.Store shares them across instances).
 type Limiters struct {
 	byName   map[string]*httprate.RateLimiter
-	onLimit  map[string]http.HandlerFunc
 	rejected *prometheus.CounterVec
 }
 
@@ -79,8 +78,7 @@ type CounterSource interface {
 // NewLimiters builds the limiters; reg may be nil.
 func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Registerer) *Limiters {
 	l := &Limiters{
-		byName:  map[string]*httprate.RateLimiter{},
-		onLimit: map[string]http.HandlerFunc{},
+		byName: map[string]*httprate.RateLimiter{},
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_rate_limited_total", Help: "Requests refused with 429, by limiter."}, []string{"limiter"}),
 	}
@@ -92,13 +90,12 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 			continue
 		}
 		name, lim := name, lim
-		l.onLimit[name] = func(w http.ResponseWriter, r *http.Request) {
-			l.rejected.WithLabelValues(name).Inc()
-			writeError(w, r, errorf(http.StatusTooManyRequests, "rate limit exceeded: at most %d requests per %s; retry after %s seconds",
-				lim.Requests, lim.Window, w.Header().Get("Retry-After")))
-		}
 		opts := []httprate.Option{
-			httprate.WithLimitHandler(l.onLimit[name]),
+			httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+				l.rejected.WithLabelValues(name).Inc()
+				writeError(w, r, errorf(http.StatusTooManyRequests, "rate limit exceeded: at most %d requests per %s; retry after %s seconds",
+					lim.Requests, lim.Window, w.Header().Get("Retry-After")))
+			}),
 			httprate.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 				writeError(w, r, fmt.Errorf("rate limit %s: %w", name, err))
 			}),
@@ -121,24 +118,5 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 	if rl == nil {
 		return false
 	}
-	// RespondOnLimit would answer twice when the counter fails (its error
-	// handler, then its limit handler): answer once.
-	tw := &wroteTracker{ResponseWriter: w}
-	if !rl.OnLimit(tw, r, name+":"+key) {
-		return false
-	}
-	if !tw.wrote {
-		l.onLimit[name](w, r)
-	}
-	return true
+	return rl.RespondOnLimit(w, r, name+":"+key)
 }
-
-// wroteTracker notes whether an answer was written.
-type wroteTracker struct {
-	http.ResponseWriter
-	wrote bool
-}
-
-func (t *wroteTracker) WriteHeader(status int) { t.wrote = true; t.ResponseWriter.WriteHeader(status) }
-
-func (t *wroteTracker) Write(p []byte) (int, error) { t.wrote = true; return t.ResponseWriter.Write(p) }

@@ -79,6 +79,12 @@ func NewRunner(store *events.Store, stream events.Stream, snaps *Snapshots, log 
 	}
 }
 
+// Add adds projections to the runner's. Call it before Run.
+func (r *Runner) Add(projections ...Projection) {
+	r.projections = append(r.projections, projections...)
+	r.applied = append(r.applied, make([]uint64, len(projections))...)
+}
+
 // OnApply registers fn to run after each event has been applied to every
 // projection, in the runner's goroutine. fn must not block. Register hooks
 // before Run.

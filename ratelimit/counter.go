@@ -35,11 +35,6 @@ type Store struct {
 	stream jetstream.Stream
 	// Timeout bounds one round trip.
 	Timeout time.Duration
-
-	// The stream is in memory: a NATS server (or a whole cluster) that
-	// restarts comes back without it, and it is created again.
-	js  jetstream.JetStream
-	cfg jetstream.StreamConfig
 }
 
 // Open creates or updates the counter stream.
@@ -47,7 +42,7 @@ func Open(ctx context.Context, store *events.Store, maxWindow time.Duration) (*S
 	if maxWindow <= 0 {
 		maxWindow = time.Minute
 	}
-	cfg := jetstream.StreamConfig{
+	st, err := store.JetStream().CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:              StreamName,
 		Description:       "rate limit counters",
 		Subjects:          []string{subjectPrefix + ".>"},
@@ -58,25 +53,11 @@ func Open(ctx context.Context, store *events.Store, maxWindow time.Duration) (*S
 		MaxMsgsPerSubject: 1,
 		// Two windows are read (the current and the previous one).
 		MaxAge: 3*maxWindow + time.Minute,
-	}
-	st, err := store.JetStream().CreateOrUpdateStream(ctx, cfg)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rate limit stream: %w", err)
 	}
-	return &Store{nc: store.Conn(), stream: st, Timeout: 2 * time.Second, js: store.JetStream(), cfg: cfg}, nil
-}
-
-// gone reports whether err says the counter stream does not exist (the
-// server restarted); it then creates the stream again, and the caller
-// retries once.
-func (s *Store) gone(err error) bool {
-	if !errors.Is(err, jetstream.ErrStreamNotFound) && !errors.Is(err, nats.ErrNoResponders) {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
-	defer cancel()
-	_, cerr := s.js.CreateOrUpdateStream(ctx, s.cfg)
-	return cerr == nil
+	return &Store{nc: store.Conn(), stream: st, Timeout: 2 * time.Second}, nil
 }
 
 // Counter returns the counter of one limiter (auth, general, batch).
@@ -106,14 +87,6 @@ func (c *Counter) Increment(key string, window time.Time) error {
 
 // IncrementBy implements httprate.LimitCounter.
 func (c *Counter) IncrementBy(key string, window time.Time, amount int) error {
-	err := c.increment(key, window, amount)
-	if err != nil && c.store.gone(err) {
-		err = c.increment(key, window, amount)
-	}
-	return err
-}
-
-func (c *Counter) increment(key string, window time.Time, amount int) error {
 	subj := c.subject(key, window)
 	msg := nats.NewMsg(subj)
 	msg.Header.Set("Nats-Incr", strconv.Itoa(amount))
@@ -162,14 +135,6 @@ func (c *Counter) Get(key string, current, previous time.Time) (int, int, error)
 }
 
 func (c *Counter) read(subj string) (int, error) {
-	n, err := c.readOnce(subj)
-	if err != nil && c.store.gone(err) {
-		n, err = c.readOnce(subj)
-	}
-	return n, err
-}
-
-func (c *Counter) readOnce(subj string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.store.Timeout)
 	defer cancel()
 	raw, err := c.store.stream.GetLastMsgForSubject(ctx, subj)

@@ -34,7 +34,7 @@ func run() int {
 		clients  = flag.Int("clients", 64, "concurrent keep-alive clients")
 		syncs    = flag.String("sync", "always,1s", "sync modes to measure, comma-separated")
 		out      = flag.String("out", "bench/results", "directory for results.json and results.md")
-		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory,replay")
+		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
