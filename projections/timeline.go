@@ -55,7 +55,7 @@ func (c *CheckpointObjects) Put(ctx context.Context, name string, s ViewState) (
 	meta := jetstream.ObjectMeta{Name: name, Metadata: map[string]string{"seq": strconv.FormatUint(s.Seq, 10), "sha256": digest}}
 	size = int64(buf.Len())
 	if _, err := c.obs.Put(ctx, meta, &buf); err != nil {
-		return 0, "", fmt.Errorf("store checkpoint %s: %w", name, err)
+		return 0, "", fmt.Errorf("store checkpoint %s: %w", name, events.StorageError(err))
 	}
 	return size, digest, nil
 }
