@@ -58,6 +58,8 @@ func TestHistory(t *testing.T) {
 			wantTotal: 6, wantSeqs: []uint64{13, 16}},
 		{name: "until a time", q: events.HistoryQuery{Until: mid}, offset: 10, limit: 5, wantTotal: 12, wantSeqs: []uint64{11, 12}},
 		{name: "empty range", q: events.HistoryQuery{From: 20, To: 10}, limit: 5, wantTotal: 0},
+		{name: "matched here", q: events.HistoryQuery{From: 5, Subjects: []string{events.TypeSubject(events.TaskProgress)},
+			Match: func(e events.Envelope) bool { return e.AggregateID == "A" }}, offset: 2, limit: 3, wantTotal: 8, wantSeqs: []uint64{13, 16, 19}},
 		{name: "past the end", q: events.HistoryQuery{From: 31}, limit: 5, wantTotal: 0},
 	}
 	for _, tc := range tests {
