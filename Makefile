@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/provisioning
 DATA    ?= ./data
 
-.PHONY: run test build bench vet fmt clean cluster
+.PHONY: run test build bench vet fmt clean cluster chaos
 
 build:
 	$(GO) build -o $(BIN) ./cmd/provisioning
@@ -35,3 +35,10 @@ bench: build
 ## cluster: a local three-node NATS cluster and two instances against it.
 cluster: build
 	scripts/cluster.sh
+
+## chaos: the crash test at full size with a new seed (package chaos): a
+## batch of 300 tasks, 120 single workflows and a rollback while serve is
+## SIGKILLed 6 times; prints every submission's outcome and the checks.
+## Replay a run with `make chaos SEED=<printed seed>`.
+chaos: build
+	$(GO) run ./cmd/chaos -bin $(BIN) $(if $(SEED),-seed $(SEED))

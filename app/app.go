@@ -134,6 +134,7 @@ type Instance struct {
 	orchestrator, control *http.Server
 	orchestratorAddr      net.Addr
 	identity              identity
+	recovery              recoveryParts
 
 	cancel   context.CancelFunc // stops background work
 	stopJob  context.CancelFunc // stops the executors (graceful)
@@ -219,6 +220,7 @@ func (in *Instance) start(ctx context.Context) error {
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancelBG
+	in.wireRecovery(bg)
 	in.goRun("projections", func() error { return in.view.Run(bg) })
 	in.hub = hub.New(store, in.log, 10_000, in.registry)
 	if in.cfg.WSQueue > 0 {
@@ -252,6 +254,9 @@ func (in *Instance) provision(ctx context.Context) (*projections.Snapshots, erro
 	if err != nil {
 		return nil, err
 	}
+	if in.recovery.objects, err = projections.OpenCheckpointObjects(ctx, in.store); err != nil {
+		return nil, err
+	}
 	idem, err := in.store.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: handlers.IdempotencyBucket,
 		Description: "answers of POSTs with an Idempotency-Key", TTL: in.cfg.IdempotencyWindow})
 	if err != nil {
@@ -278,8 +283,8 @@ func (in *Instance) connect(ctx context.Context) error {
 			return err
 		})
 	}
-	if err := os.MkdirAll(in.cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := in.lockDataDir(); err != nil {
+		return err
 	}
 	srv, err := events.StartServer(events.ServerConfig{DataDir: filepath.Join(in.cfg.DataDir, "nats"), Listen: in.cfg.NATSListen, Sync: in.cfg.Sync})
 	if err != nil {
@@ -331,6 +336,7 @@ func (in *Instance) serve() error {
 		return fmt.Errorf("orchestrator listen %s: %w", in.cfg.OrchestratorAddr, err)
 	}
 	in.orchestratorAddr = ln.Addr()
+	orch.Recovery = in.recoveryAPI()
 	in.orchestrator = newHTTPServer(orch.Handler())
 	in.goRun("orchestrator api", func() error {
 		if err := in.orchestrator.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -450,6 +456,9 @@ func (in *Instance) Close(ctx context.Context) error {
 	if in.nats != nil {
 		in.nats.Shutdown()
 		in.nats.WaitForShutdown()
+	}
+	if in.recovery.unlock != nil {
+		in.recovery.unlock()
 	}
 	return errors.Join(errs...)
 }

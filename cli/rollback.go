@@ -112,14 +112,17 @@ func runRollback(a *app, args []string) error {
 		}
 	} else {
 		result := "Completed"
-		if !r.Success {
+		switch {
+		case r.Status == "Running":
+			result = "Running (still compensating: provisioning state progress " + r.RollbackID + ")"
+		case !r.Success:
 			result = "Failed"
 		}
 		a.out.fields([][2]string{{"Rollback", r.RollbackID}, {"Status", result},
 			{"Executed", fmt.Sprint(r.OperationsExecuted)}, {"Failed", fmt.Sprint(r.OperationsFailed)},
 			{"Duration", fmt.Sprintf("%.1fs", r.Duration)}})
 	}
-	if !r.Success {
+	if !r.Success && r.Status != "Running" {
 		return exitCode(ExitFailed)
 	}
 	return nil

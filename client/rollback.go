@@ -33,13 +33,17 @@ type RollbackRequest struct {
 }
 
 // RollbackResult is the answer of POST /rollback/execute. Duration is in
-// seconds.
+// seconds. Status is Completed or Failed, or Running when the server
+// answered (202) before the rollback ended: it goes on, and
+// WorkflowProgress(RollbackID) follows it.
 type RollbackResult struct {
 	RollbackID         string  `json:"rollback_id"`
 	Success            bool    `json:"success"`
 	OperationsExecuted int     `json:"operations_executed"`
 	OperationsFailed   int     `json:"operations_failed"`
 	Duration           float64 `json:"duration"`
+	Status             string  `json:"status,omitempty"`
+	OperationsTotal    int     `json:"operations_total,omitempty"`
 }
 
 // RollbackStatistics is GET /rollback/statistics. Times are in seconds,

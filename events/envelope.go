@@ -8,7 +8,10 @@ import (
 
 // SchemaVersion is the version new events are written with. Readers fold
 // every version up to it; see Upcast.
-const SchemaVersion = 1
+//
+// Version 2: TaskCreated stores the CLI ("cli") instead of the CLI joined
+// with the subcommand ("command").
+const SchemaVersion = 2
 
 // Envelope is one stored event. Everything but Seq is serialized as the
 // message body, so the raw stream is self-describing and can be replayed

@@ -22,6 +22,10 @@ type ServerConfig struct {
 	// MaxPayload bounds one message (default 8 MiB: a batch of 10,000
 	// operations is one event).
 	MaxPayload int32
+	// MaxStore bounds JetStream's file storage in bytes (0: the
+	// server's default, a share of the disk). Appends past it fail with
+	// ErrStorageFull.
+	MaxStore int64
 	// Name of the server; ServerName in cluster setups.
 	Name string
 	// Cluster makes the server a member of a NATS cluster (tests and
@@ -53,14 +57,15 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		return nil, err
 	}
 	opts := &server.Options{
-		ServerName:   cfg.Name,
-		JetStream:    true,
-		StoreDir:     cfg.DataDir,
-		SyncAlways:   always,
-		SyncInterval: interval,
-		MaxPayload:   cfg.MaxPayload,
-		NoSigs:       true,
-		NoLog:        true,
+		ServerName:        cfg.Name,
+		JetStream:         true,
+		StoreDir:          cfg.DataDir,
+		SyncAlways:        always,
+		SyncInterval:      interval,
+		MaxPayload:        cfg.MaxPayload,
+		JetStreamMaxStore: cfg.MaxStore,
+		NoSigs:            true,
+		NoLog:             true,
 	}
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 8 << 20

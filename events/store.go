@@ -46,8 +46,9 @@ func (s *Store) JetStream() jetstream.JetStream { return s.js }
 func (s *Store) Conn() *nats.Conn { return s.nc }
 
 type appendOptions struct {
-	expect *uint64
-	msgID  string
+	expect        *uint64
+	expectSubject string
+	msgID         string
 }
 
 // AppendOption tunes one append.
@@ -58,6 +59,14 @@ type AppendOption func(*appendOptions)
 // ErrConflict and stores nothing.
 func ExpectLast(seq uint64) AppendOption {
 	return func(o *appendOptions) { o.expect = &seq }
+}
+
+// ExpectLastOn makes the append succeed only if the last event on subject
+// (which may hold wildcards, e.g. TypeSubject(t)) is at seq (0: there is
+// none). It replaces the aggregate's own ExpectLast: it fences a decision
+// made from events of many aggregates.
+func ExpectLastOn(subject string, seq uint64) AppendOption {
+	return func(o *appendOptions) { o.expect, o.expectSubject = &seq, subject }
 }
 
 // WithIdempotencyKey deduplicates the append on key within the stream's
@@ -168,7 +177,11 @@ func (s *Store) publishOpts(e Envelope, o appendOptions) []jetstream.PublishOpt 
 		jetstream.WithRetryWait(250 * time.Millisecond),
 	}
 	if o.expect != nil {
-		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(*o.expect, AggregateSubject(e.Aggregate, e.AggregateID)))
+		subject := o.expectSubject
+		if subject == "" {
+			subject = AggregateSubject(e.Aggregate, e.AggregateID)
+		}
+		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(*o.expect, subject))
 	}
 	return opts
 }
@@ -178,6 +191,10 @@ const (
 	errCodeWrongLastSequence = 10071
 	errCodeInsufficientStore = 10047
 	errCodeMaxPayload        = 10054
+	// A server or account at its JetStream storage limit (max_store)
+	// answers these instead of 10047.
+	errCodeInsufficientResources = 10023
+	errCodeAccountResources      = 10002
 )
 
 func (s *Store) classify(err error, e Envelope, o appendOptions) error {
@@ -190,7 +207,7 @@ func (s *Store) classify(err error, e Envelope, o appendOptions) error {
 				at = *o.expect
 			}
 			return fmt.Errorf("%w: %s %s at seq %d", ErrConflict, e.Aggregate, e.AggregateID, at)
-		case errCodeInsufficientStore:
+		case errCodeInsufficientStore, errCodeInsufficientResources, errCodeAccountResources:
 			return fmt.Errorf("%w: append %s %s: %v", ErrStorageFull, e.Type, e.AggregateID, err)
 		case errCodeMaxPayload:
 			return fmt.Errorf("%w: %s %s", ErrTooLarge, e.Type, e.AggregateID)

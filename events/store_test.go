@@ -175,3 +175,50 @@ func TestReadStopsAtEndAndFollowContinues(t *testing.T) {
 		t.Fatalf("follow after cancel: %v", err)
 	}
 }
+
+// TestFullStoreIsErrStorageFull fills a server whose JetStream storage is
+// capped: the append that does not fit fails with ErrStorageFull, and
+// every append acknowledged before it is still there.
+func TestFullStoreIsErrStorageFull(t *testing.T) {
+	t.Parallel()
+	srv, err := events.StartServer(events.ServerConfig{DataDir: t.TempDir(), Sync: "1m", MaxStore: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := events.DialInProcess(srv, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	store, err := events.NewStore(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := store.Setup(ctx, events.SetupConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	var acked []events.Envelope
+	for i := 0; ; i++ {
+		id := events.NewID()
+		e := taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id, Name: strings.Repeat("x", 1000)})
+		stored, err := store.Append(ctx, e)
+		if errors.Is(err, events.ErrStorageFull) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("append %d: %v, want ErrStorageFull eventually", i, err)
+		}
+		acked = append(acked, stored)
+		if i > 10_000 {
+			t.Fatal("the store never filled up")
+		}
+	}
+	for _, e := range acked {
+		got, err := store.Get(ctx, events.EventsStream, e.Seq)
+		if err != nil || got.ID != e.ID {
+			t.Fatalf("acknowledged event at seq %d: %v (%s)", e.Seq, err, got.ID)
+		}
+	}
+}

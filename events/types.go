@@ -86,8 +86,11 @@ type TaskCreatedData struct {
 	TaskID string   `json:"task_id"`
 	Name   string   `json:"name"`
 	Spec   TaskSpec `json:"spec"`
-	// Command is what the task view shows: the CLI and its subcommand.
-	Command string `json:"command"`
+	// CLI is the provisioning CLI the creating instance was configured
+	// with; the task view's command is CLI followed by Subcommand. (Schema
+	// version 1 stored that joined string as "command" instead; see
+	// upcastTaskCreatedV1.)
+	CLI string `json:"cli"`
 	// Subcommand is appended to the executor's configured CLI, then Args.
 	Subcommand     []string `json:"subcommand"`
 	Args           []string `json:"args"`

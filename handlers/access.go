@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -241,6 +242,15 @@ func (a *Access) audited(w http.ResponseWriter, r *http.Request, p auth.Principa
 	note.details["status"] = buf.status
 	rec := events.AuditRecordedData{UserID: p.UserID, Action: route.Audit, Resource: note.resource, Result: result, Details: note.details}
 	if err := a.Audit.Record(r, rec); err != nil {
+		if buf.status == http.StatusInsufficientStorage && errors.Is(err, events.ErrStorageFull) {
+			// The store is full: the request recorded nothing, and its
+			// audit record cannot be written for the same reason. The 507
+			// is the answer that explains both.
+			logger(r.Context()).Warn("audit record of a refused request not written: the store is full", "action", route.Audit)
+			w.WriteHeader(buf.status)
+			_, _ = w.Write(buf.body.Bytes())
+			return
+		}
 		logger(r.Context()).Error("audit record not written; the answer is withheld", "action", route.Audit, "status", buf.status, "err", err)
 		writeError(w, r, errorf(http.StatusServiceUnavailable,
 			"the request was processed (status %d) but its audit record could not be written; check the outcome before retrying (request id %s)",

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"provisioning/events"
 	"provisioning/projections"
 	"provisioning/workflow"
@@ -97,6 +100,8 @@ func classify(ctx context.Context, err error) (int, errEnvelope) {
 		return http.StatusServiceUnavailable, errEnvelope{Error: "the view is still catching up with the event stream; retry shortly"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, errEnvelope{Error: "the event store did not answer in time; retry shortly"}
+	case natsUnavailable(err):
+		return http.StatusServiceUnavailable, errEnvelope{Error: "the event store is unavailable; retry shortly"}
 	}
 	return http.StatusInternalServerError, errEnvelope{Error: "internal error (request id " + RequestID(ctx) + ")"}
 }
@@ -108,4 +113,16 @@ func logger(ctx context.Context) *slog.Logger {
 		return l
 	}
 	return slog.Default()
+}
+
+// natsUnavailable reports whether err says NATS or JetStream could not be
+// reached (a server restarting, a connection lost): a 503, not a bug.
+func natsUnavailable(err error) bool {
+	for _, target := range []error{nats.ErrTimeout, nats.ErrNoResponders, nats.ErrConnectionClosed, nats.ErrDisconnected,
+		nats.ErrConnectionReconnecting, jetstream.ErrNoStreamResponse, jetstream.ErrJetStreamNotEnabled, jetstream.ErrServerShutdown} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }

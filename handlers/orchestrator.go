@@ -50,6 +50,9 @@ type Orchestrator struct {
 	// Access authenticates, authorizes and audits every route but the
 	// open ones; nil refuses them all.
 	Access *Access
+	// Recovery serves checkpoints, rollbacks and restores; nil leaves
+	// their routes out.
+	Recovery *Recovery
 
 	// Batches is the batch view.
 	Batches *projections.Batches
@@ -90,6 +93,16 @@ func (o *Orchestrator) router(guarded bool) http.Handler {
 		r.Post("/workflows/taskserv/create", submit[taskservRequest](o))
 		r.Post("/workflows/cluster/create", submit[clusterRequest](o))
 		r.Get("/ws", o.websocket)
+		r.Get("/events", o.listEvents)
+		r.Get("/state/workflows/{id}/history", o.workflowHistory)
+		if o.Recovery != nil {
+			r.Post("/rollback/checkpoints", o.createCheckpoint)
+			r.Get("/rollback/checkpoints", o.listCheckpoints)
+			r.Get("/rollback/checkpoints/{id}", o.getCheckpoint)
+			r.Post("/rollback/execute", o.executeRollback)
+			r.Post("/rollback/restore/{id}", o.restoreCheckpoint)
+			r.Get("/rollback/statistics", o.rollbackStatistics)
+		}
 		r.Post("/batch/execute", o.executeBatch)
 		r.Get("/batch/operations", o.listBatches)
 		r.Get("/batch/operations/{id}", o.getBatch)

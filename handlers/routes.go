@@ -66,6 +66,8 @@ var routes = map[string]Route{
 	"GET /state/workflows/{id}/snapshots": rule("workflows", "read", "workflow.read"),
 	"GET /state/system/metrics":           rule("system", "read", "system.read"),
 	"GET /state/statistics":               rule("system", "read", "system.read"),
+	// History is audit data: reading it needs the audit permission.
+	"GET /state/workflows/{id}/history": rule("audit", "read", "workflow.history"),
 
 	// Orchestrator: rollback.
 	"POST /rollback/checkpoints":     rule("checkpoints", "create", "checkpoint.create"),
@@ -77,7 +79,7 @@ var routes = map[string]Route{
 
 	// Orchestrator: events out.
 	"GET /ws":                              {Kind: "events", Action: "read", Audit: "events.subscribe", QueryToken: true},
-	"GET /events":                          rule("events", "read", "events.read"),
+	"GET /events":                          rule("audit", "read", "events.read"),
 	"POST /webhooks":                       rule("webhooks", "create", "webhook.create"),
 	"GET /webhooks":                        rule("webhooks", "read", "webhook.read"),
 	"GET /webhooks/{id}":                   rule("webhooks", "read", "webhook.read"),

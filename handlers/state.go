@@ -49,7 +49,13 @@ func (o *Orchestrator) workflowProgress(w http.ResponseWriter, r *http.Request) 
 		writeJSON(w, http.StatusOK, p)
 		return
 	}
-	writeError(w, r, errorf(http.StatusNotFound, "workflow %s not found (neither a task nor a batch)", id))
+	if o.Recovery != nil {
+		if p, ok := o.Recovery.Rollbacks.RollbackProgress(id, o.Tasks.Runs(), now); ok {
+			writeJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	writeError(w, r, errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id))
 }
 
 // workflowSnapshots lists a task's or a batch's snapshots, one per status
@@ -70,8 +76,10 @@ func (o *Orchestrator) workflowSnapshots(w http.ResponseWriter, r *http.Request)
 		snaps = t.Snapshots
 	} else if s, ok := o.Batches.Snapshots(id); ok {
 		snaps = s
+	} else if s, ok := o.rollbackSnapshots(id); ok {
+		snaps = s
 	} else {
-		writeError(w, r, errorf(http.StatusNotFound, "workflow %s not found (neither a task nor a batch)", id))
+		writeError(w, r, errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id))
 		return
 	}
 	from, to := min(p.Offset, len(snaps)), min(p.Offset+p.Limit, len(snaps))

@@ -52,8 +52,15 @@ type Runner struct {
 	SnapshotEvery    int
 	SnapshotInterval time.Duration
 
+	// Timeline answers what the views held at an earlier sequence, for
+	// the StateRestored events (see Rewinder); nil: restores are not
+	// folded (and counted as failures).
+	Timeline StateSource
+
 	seq      atomic.Uint64
 	applied  []uint64 // per projection: last seq applied or restored
+	applyMu  sync.Mutex
+	ctx      context.Context
 	mu       sync.Mutex
 	changed  chan struct{}
 	ready    chan struct{}
@@ -70,6 +77,12 @@ func NewRunner(store *events.Store, stream events.Stream, snaps *Snapshots, log 
 		applied: make([]uint64, len(projections)),
 		changed: make(chan struct{}), ready: make(chan struct{}),
 	}
+}
+
+// Add adds projections to the runner's. Call it before Run.
+func (r *Runner) Add(projections ...Projection) {
+	r.projections = append(r.projections, projections...)
+	r.applied = append(r.applied, make([]uint64, len(projections))...)
 }
 
 // OnApply registers fn to run after each event has been applied to every
@@ -90,8 +103,11 @@ func (r *Runner) Ready() <-chan struct{} { return r.ready }
 // Run restores the projections, catches up and follows the stream until
 // ctx ends. It writes a last snapshot before returning.
 func (r *Runner) Run(ctx context.Context) error {
+	r.ctx = ctx
+	r.applyMu.Lock()
 	start := r.restore(ctx)
 	r.advance(start)
+	r.applyMu.Unlock()
 	target, err := r.store.LastSeq(ctx, r.stream)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -129,10 +145,16 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) apply(env events.Envelope, perr error) {
+	// Capture takes applyMu too: it sees every projection between the
+	// same two events.
+	r.applyMu.Lock()
 	if perr != nil {
 		r.failures.Add(1)
 		r.log.Error("unreadable event skipped", "stream", r.stream.Name, "seq", env.Seq, "err", perr)
 	} else {
+		if env.Type == events.StateRestored {
+			r.rewind(env)
+		}
 		for i, p := range r.projections {
 			if env.Seq <= r.applied[i] {
 				continue
@@ -145,6 +167,7 @@ func (r *Runner) apply(env events.Envelope, perr error) {
 		}
 	}
 	r.advance(env.Seq)
+	r.applyMu.Unlock()
 	if perr == nil {
 		for _, h := range r.hooks {
 			h(env)

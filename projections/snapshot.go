@@ -77,3 +77,8 @@ func (s *Snapshots) Load(ctx context.Context, p Projection, streamLast uint64) (
 	}
 	return seq, nil
 }
+
+// SnapshotsIn uses an object store that already exists (a read-only
+// reader such as `provisioning replay` must not create or reconfigure
+// one).
+func SnapshotsIn(obs jetstream.ObjectStore) *Snapshots { return &Snapshots{obs: obs} }

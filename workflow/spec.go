@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"sort"
-	"strings"
 
 	"provisioning/events"
 )
@@ -61,14 +60,14 @@ func Name(s events.TaskSpec) string {
 }
 
 // TaskCreated builds the payload of a new task running spec with the CLI
-// cli (shown in the view's command).
+// cli (shown at the start of the view's command).
 func TaskCreated(id string, s events.TaskSpec, cli string, timeoutSeconds int) events.TaskCreatedData {
 	sub, args := Command(s)
 	return events.TaskCreatedData{
 		TaskID:         id,
 		Name:           Name(s),
 		Spec:           s,
-		Command:        strings.TrimSpace(cli + " " + strings.Join(sub, " ")),
+		CLI:            cli,
 		Subcommand:     sub,
 		Args:           args,
 		Dependencies:   []string{},

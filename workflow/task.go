@@ -72,7 +72,7 @@ func NewTask(e events.Envelope, d events.TaskCreatedData) *Task {
 	t := &Task{
 		ID:             d.TaskID,
 		Name:           d.Name,
-		Command:        d.Command,
+		Command:        CommandLine(d.CLI, d.Subcommand),
 		Args:           nonNil(d.Args),
 		Dependencies:   nonNil(d.Dependencies),
 		Status:         events.StatusPending,
@@ -89,6 +89,12 @@ func NewTask(e events.Envelope, d events.TaskCreatedData) *Task {
 	}
 	t.snapshot(e)
 	return t
+}
+
+// CommandLine is a task's command as the view shows it: the CLI and the
+// subcommand words.
+func CommandLine(cli string, subcommand []string) string {
+	return strings.TrimSpace(cli + " " + strings.Join(subcommand, " "))
 }
 
 func nonNil(s []string) []string {

@@ -14,6 +14,7 @@ import (
 
 	"provisioning/cli"
 	"provisioning/executors/simulator"
+	"provisioning/replay"
 )
 
 func main() {
@@ -26,6 +27,7 @@ Usage:
   provisioning serve [flags]       run the orchestrator (:9090) and control center (:9080)
   provisioning simulate ...        the simulated provisioning CLI the executors run
   provisioning nats [flags]        a NATS server with JetStream (used by make cluster)
+  provisioning replay [flags]      rebuild the views from the event stream and compare (docs/recovery.md)
 
 Client commands (docs/cli.md):
 ` + cli.Usage() + `
@@ -49,6 +51,10 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return natsServer(ctx, args[1:], stderr)
+	case "replay":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return replay.Main(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

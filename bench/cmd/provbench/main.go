@@ -109,6 +109,14 @@ func run() int {
 		}
 		rep.Add(os.Stdout, rows...)
 	}
+	if want("replay") {
+		fmt.Println("replay:")
+		res, err := bench.Replay(ctx, bench.ReplayOptions{Log: log})
+		if err != nil {
+			return fail("replay", err)
+		}
+		rep.Add(os.Stdout, bench.ReplayRows(res)...)
+	}
 	fmt.Println()
 	rep.Print(os.Stdout)
 	if err := rep.Write(*out); err != nil {
