@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,12 +74,10 @@ func TestBatchRollsBack(t *testing.T) {
 			}
 		}
 	}
-	state, err := os.ReadFile(filepath.Join(cfg.DataDir, "simulator", "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(state), "/rollback-demo/") {
-		t.Fatalf("the rollback left resources behind: %s", state)
+	for _, r := range resources(t, filepath.Join(cfg.DataDir, "simulator", "state.json")) {
+		if strings.Contains(r, "/rollback-demo/") {
+			t.Fatalf("the rollback left %s behind", r)
+		}
 	}
 
 	id = c.submit(failingBatch(false))

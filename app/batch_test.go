@@ -3,7 +3,6 @@ package app_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -117,13 +116,10 @@ func TestReferenceBatchEndToEnd(t *testing.T) {
 	}
 
 	// The simulated cloud holds what the batch created.
-	state, err := os.ReadFile(filepath.Join(cfg.DataDir, "simulator", "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	state := resources(t, filepath.Join(cfg.DataDir, "simulator", "state.json"))
 	for _, r := range []string{"servers/multi_cloud_deployment/web-01", "servers/multi_cloud_deployment/web-02", "taskserv/multi_cloud_deployment/cilium"} {
-		if !strings.Contains(string(state), r) {
-			t.Fatalf("the simulator's state lacks %s", r)
+		if !slices.Contains(state, r) {
+			t.Fatalf("the simulator's state lacks %s: %v", r, state)
 		}
 	}
 

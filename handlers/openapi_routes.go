@@ -57,6 +57,26 @@ func routeDocs() []routeDoc {
 			answerRaw[healthEnvelope](http.StatusServiceUnavailable, "A component is Degraded or Unhealthy: success is false, error says which, data holds the report.")),
 		op("GET /state/statistics", orch, "statistics", "Storage and duration statistics", ok[statistics]("The statistics.")),
 
+		// Orchestrator: recovery and history.
+		op("POST /rollback/checkpoints", orch, "createCheckpoint", "Take a checkpoint of every view", body[workflow.CheckpointRequest](false, required("name")), creates,
+			answer(http.StatusCreated, "The checkpoint's id.", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() })),
+		op("GET /rollback/checkpoints", orch, "listCheckpoints", "List checkpoints, newest first", paged[checkpointSummary]("One page of checkpoints.")),
+		op("GET /rollback/checkpoints/{id}", orch, "getCheckpoint", "One checkpoint", ok[checkpointDetail]("The checkpoint.")),
+		op("POST /rollback/execute", orch, "executeRollback", "Compensate the work done after a checkpoint, or given operations",
+			body[workflow.RollbackRequest](false), creates, query(param("wait", "Seconds to wait for the rollback to end (default 30, at most 300).", openapi3.NewIntegerSchema().WithMin(0).WithMax(300))),
+			ok[projections.RollbackResult]("The rollback ended: its result."),
+			answer(http.StatusAccepted, "The rollback still runs: its result so far.", typeOf[projections.RollbackResult]()), fails(conflict)),
+		op("POST /rollback/restore/{id}", orch, "restoreCheckpoint", "Set the views back to a checkpoint",
+			answer(http.StatusOK, "State restored from checkpoint <id>", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() }),
+			answer(http.StatusAccepted, "Restore from checkpoint <id> recorded; the views are still being set back", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() }),
+			fails(conflict)),
+		op("GET /rollback/statistics", orch, "rollbackStatistics", "Checkpoint and rollback statistics", ok[rollbackStatistics]("The statistics.")),
+		op("GET /events", orch, "listEvents", "The event history, oldest first (audit permission)", paged[historyEvent]("One page of stored events."),
+			query(append([]*openapi3.Parameter{param("aggregate", "Only events of this aggregate (task, batch, checkpoint, rollback, …).", openapi3.NewStringSchema()),
+				param("id", "Only events of this aggregate instance (needs aggregate).", openapi3.NewStringSchema())}, historyParams()...)...)),
+		op("GET /state/workflows/{id}/history", orch, "workflowHistory", "The events of a task, a batch and its tasks, or a rollback and its compensations",
+			paged[historyEvent]("One page of the workflow's events, oldest first."), query(historyParams()...)),
+
 		// Orchestrator: events out.
 		op("GET /ws", orch, "events", "The event stream (WebSocket)", describedAs(wsDescription), upgrade("The connection is now a WebSocket; each text message is an EventFrame."), messages[hub.Frame](),
 			query(commaList(param("events", "Only these event types, comma-separated.", eventTypesSchema())), param("task_id", "Only events of this task.", openapi3.NewStringSchema()),
@@ -104,6 +124,18 @@ func routeDocs() []routeDoc {
 	}
 }
 
+// historyParams are the filters GET /events and a workflow's history share.
+func historyParams() []*openapi3.Parameter {
+	seq := func() *openapi3.Schema { return openapi3.NewIntegerSchema().WithMin(1) }
+	return []*openapi3.Parameter{
+		commaList(param("type", "Only these event types, comma-separated.", eventTypesSchema())),
+		param("from", "Only events stored at or after this time (RFC 3339).", openapi3.NewDateTimeSchema()),
+		param("to", "Only events stored at or before this time (RFC 3339).", openapi3.NewDateTimeSchema()),
+		param("from_seq", "Only events at or after this stream sequence.", seq()),
+		param("to_seq", "Only events at or before this stream sequence.", seq()),
+	}
+}
+
 const wsDescription = "Upgrade to a WebSocket and receive every event as it is stored, as EventFrame JSON text messages " +
 	"(see docs/websocket.md). Browsers may pass the token as ?token=. A client that does not keep up is disconnected " +
 	"(close code 1008); reconnect with since=<last seq + 1>."
@@ -138,7 +170,7 @@ func describeTypes(s *schemaSet) {
 	answers(projections.BatchView{}, field("status", enum(batchStatuses...)), field("progress", between(0, 100)))
 	answers(projections.OperationView{}, field("status", enum(operationStatuses...)), field("progress", between(0, 100)), field("type", enum(events.OpServerBatch, events.OpTaskservBatch, events.OpClusterBatch)))
 	answers(projections.TaskResult{}, field("status", enum(operationStatuses...)), field("progress", between(0, 100)))
-	answers(projections.WorkflowProgress{}, field("kind", enum("task", "batch")), field("progress", between(0, 100)),
+	answers(projections.WorkflowProgress{}, field("kind", enum("task", "batch", "rollback")), field("progress", between(0, 100)),
 		field("estimated_time_remaining", note("Seconds, from the durations observed for tasks of the same kind; null until one has completed.")))
 	answers(projections.AuditRecord{}, field("result", enum(events.AuditSuccess, events.AuditFailure, events.AuditDenied)), field("details", object))
 	answers(projections.Policy{}, field("enabled", note("Whether the policy's rules apply.")))

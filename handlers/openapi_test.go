@@ -30,7 +30,7 @@ type webhooksStub struct{ handlers.Webhooks }
 // routers are both APIs with every optional route switched on.
 func routers() map[handlers.API]chi.Routes {
 	return map[handlers.API]chi.Routes{
-		handlers.OrchestratorAPI:  (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}}).Handler().(chi.Routes),
+		handlers.OrchestratorAPI:  (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}, Recovery: &handlers.Recovery{}}).Handler().(chi.Routes),
 		handlers.ControlCenterAPI: (&handlers.ControlCenter{Registry: prometheus.NewRegistry()}).Handler().(chi.Routes),
 	}
 }
