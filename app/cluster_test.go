@@ -52,6 +52,9 @@ func TestTwoInstancesOnAThreeNodeCluster(t *testing.T) {
 		for _, id := range ids {
 			var task workflow.Task
 			res := cb.Do(t, "GET", "/tasks/"+id, nil)
+			if res.Status != http.StatusOK {
+				return false // a 503 while the cluster is busy: ask again
+			}
 			res.Decode(t, &task)
 			if task.Status != "Completed" {
 				return false

@@ -32,9 +32,14 @@ const subjectPrefix = "prov.ratelimit"
 // Store hands out counters backed by the counter stream.
 type Store struct {
 	nc     *nats.Conn
+	js     jetstream.JetStream
+	cfg    jetstream.StreamConfig
 	stream jetstream.Stream
 	// Timeout bounds one round trip.
 	Timeout time.Duration
+
+	mu        sync.Mutex
+	recreated time.Time
 }
 
 // Open creates or updates the counter stream.
@@ -42,7 +47,7 @@ func Open(ctx context.Context, store *events.Store, maxWindow time.Duration) (*S
 	if maxWindow <= 0 {
 		maxWindow = time.Minute
 	}
-	st, err := store.JetStream().CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:              StreamName,
 		Description:       "rate limit counters",
 		Subjects:          []string{subjectPrefix + ".>"},
@@ -53,11 +58,33 @@ func Open(ctx context.Context, store *events.Store, maxWindow time.Duration) (*S
 		MaxMsgsPerSubject: 1,
 		// Two windows are read (the current and the previous one).
 		MaxAge: 3*maxWindow + time.Minute,
-	})
+	}
+	st, err := store.JetStream().CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("rate limit stream: %w", err)
 	}
-	return &Store{nc: store.Conn(), stream: st, Timeout: 2 * time.Second}, nil
+	return &Store{nc: store.Conn(), js: store.JetStream(), cfg: cfg, stream: st, Timeout: 2 * time.Second}, nil
+}
+
+// recreate puts the counter stream back after NATS lost it (it lives in
+// memory: a restart of the servers empties it), at most once a second.
+func (s *Store) recreate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.recreated) < time.Second {
+		return
+	}
+	s.recreated = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	defer cancel()
+	if st, err := s.js.CreateOrUpdateStream(ctx, s.cfg); err == nil {
+		s.stream = st
+	}
+}
+
+// lost reports whether err means the counter stream is gone.
+func lost(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // Counter returns the counter of one limiter (auth, general, batch).
@@ -124,6 +151,9 @@ func (c *Counter) add(subj string, amount int) (int, error) {
 	defer cancel()
 	resp, err := c.store.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
+		if lost(err) {
+			c.store.recreate()
+		}
 		return 0, fmt.Errorf("rate limit increment: %w", err)
 	}
 	var ack struct {
@@ -184,11 +214,17 @@ func (c *Counter) Get(key string, current, previous time.Time) (int, int, error)
 func (c *Counter) read(subj string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.store.Timeout)
 	defer cancel()
-	raw, err := c.store.stream.GetLastMsgForSubject(ctx, subj)
+	c.store.mu.Lock()
+	stream := c.store.stream
+	c.store.mu.Unlock()
+	raw, err := stream.GetLastMsgForSubject(ctx, subj)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}
 	if err != nil {
+		if lost(err) {
+			c.store.recreate()
+		}
 		return 0, fmt.Errorf("rate limit read: %w", err)
 	}
 	var v struct {

@@ -99,3 +99,28 @@ func TestRefusedRequestsDoNotHideLaterOnes(t *testing.T) {
 		t.Fatalf("count %d, want it capped at the limit 3", cur)
 	}
 }
+
+// The counter stream lives in memory: when NATS loses it, the next check
+// lets the request through and puts the stream back, and limits hold again.
+func TestLostCounterStreamIsRecreated(t *testing.T) {
+	env := eventstest.Start(t)
+	h := limited(t, env, 2)
+	call(h, "dave")
+	if err := env.Store.JetStream().DeleteStream(context.Background(), ratelimit.StreamName); err != nil {
+		t.Fatal(err)
+	}
+	// The check after the loss fails and is let through by the limiter's
+	// error path (here: httprate's default answer); the stream comes back.
+	call(h, "dave")
+	eventstest.Eventually(t, 5*time.Second, func() bool {
+		_, err := env.Store.JetStream().Stream(context.Background(), ratelimit.StreamName)
+		return err == nil
+	}, "the counter stream was not recreated")
+	codes := []int{}
+	for i := 0; i < 3; i++ {
+		codes = append(codes, call(h, "dave").Code)
+	}
+	if codes[len(codes)-1] != http.StatusTooManyRequests {
+		t.Fatalf("after the stream came back: %v, want the limit to hold again", codes)
+	}
+}

@@ -34,7 +34,7 @@ func run() int {
 		clients  = flag.Int("clients", 64, "concurrent keep-alive clients")
 		syncs    = flag.String("sync", "always,1s", "sync modes to measure, comma-separated")
 		out      = flag.String("out", "bench/results", "directory for results.json and results.md")
-		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory,batch,eventsout,cluster")
+		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory,batch,eventsout,cluster,replay")
 		batchOps = flag.Int("batch-ops", 10000, "operations of the batch benchmark")
 	)
 	flag.Parse()
