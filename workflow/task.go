@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"encoding/gob"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ type Snapshot struct {
 	SnapshotID string         `json:"snapshot_id"`
 	Timestamp  time.Time      `json:"timestamp"`
 	State      string         `json:"state"`
-	Details    map[string]any `json:"details"`
+	Details    any            `json:"details"`
 	Seq        uint64         `json:"seq"`
 }
 
@@ -183,19 +184,34 @@ func (t *Task) applyProgress(d events.TaskProgressData) {
 	}
 }
 
+// TaskDetails is what a task's snapshot records; a struct rather than a
+// map because every task keeps a few of them in memory.
+type TaskDetails struct {
+	Status      string  `json:"status"`
+	Progress    float64 `json:"progress"`
+	Attempts    int     `json:"attempts"`
+	Error       string  `json:"error,omitempty"`
+	CurrentStep string  `json:"current_step,omitempty"`
+}
+
+func init() {
+	// Snapshot.Details holds TaskDetails in gob-encoded view snapshots.
+	gob.Register(TaskDetails{})
+}
+
 func (t *Task) snapshot(e events.Envelope) {
-	details := map[string]any{"status": t.Status, "progress": t.Progress, "attempts": t.Attempts}
+	d := TaskDetails{Status: t.Status, Progress: t.Progress, Attempts: t.Attempts}
 	if t.Error != nil {
-		details["error"] = *t.Error
+		d.Error = *t.Error
 	}
 	if t.CurrentStep != nil {
-		details["current_step"] = *t.CurrentStep
+		d.CurrentStep = *t.CurrentStep
 	}
 	t.Snapshots = append(t.Snapshots, Snapshot{
 		SnapshotID: e.ID,
 		Timestamp:  e.Time,
 		State:      strings.ToLower(t.Status),
-		Details:    details,
+		Details:    d,
 		Seq:        e.Seq,
 	})
 }

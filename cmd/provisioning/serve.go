@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +80,14 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.DurationVar(&cfg.WSPing, "ws-ping", 30*time.Second, "WebSocket keep-alive ping interval")
 	fs.IntVar(&cfg.WSQueue, "ws-queue", 1024, "events that may wait for one WebSocket client before it is disconnected as too slow")
 	fs.DurationVar(&cfg.ReadWait, "read-wait", 5*time.Second, "how long a read waits for the views to catch up with the event stream before answering 503")
+	fs.Func("memory-limit", "soft limit of the process's memory, like GOMEMLIMIT (e.g. 512MiB; the garbage collector works harder near it)", func(v string) error {
+		n, err := parseBytes(v)
+		if err != nil {
+			return err
+		}
+		debug.SetMemoryLimit(n)
+		return nil
+	})
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(logFormat, "log-format", "text", "text or json")
 }
@@ -85,6 +95,27 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 // adminPasswordEnv holds the password of the admin created on a first
 // start with no users.
 const adminPasswordEnv = "PROVISIONING_ADMIN_PASSWORD"
+
+// parseBytes reads a size as GOMEMLIMIT does: an integer with an optional
+// B, KiB, MiB, GiB or TiB suffix.
+func parseBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		factor int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	factor := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, factor = strings.TrimSuffix(v, u.suffix), u.factor
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a size such as 512MiB")
+	}
+	return n * factor, nil
+}
 
 func limitFlag(l *handlers.Limit) func(string) error {
 	return func(v string) error {

@@ -36,8 +36,13 @@ func run() int {
 		out      = flag.String("out", "bench/results", "directory for results.json and results.md")
 		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory,batch,eventsout,cluster,replay")
 		batchOps = flag.Int("batch-ops", 10000, "operations of the batch benchmark")
+		child    = flag.Bool("child-batch", false, "internal: run one batch and print its result as JSON")
+		noop     = flag.Bool("child-noop", false, "internal: the child batch uses the no-op runner")
 	)
 	flag.Parse()
+	if *child {
+		return runChildBatch(*bin, *batchOps, *syncs, *noop)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	exe, err := filepath.Abs(*bin)

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,50 +19,100 @@ import (
 	"provisioning/bench"
 )
 
+// batchRun is one batch measurement, made in a child process so that its
+// peak resident memory is its own.
+type batchRun struct {
+	Name, Sync, MemLimit string
+	Noop                 bool
+}
+
 // batchRows runs the batch of ops operations with the no-op runner (the
-// scheduler's own cost) in both sync modes and with the simulator. The
-// baseline of the no-op run is what the event store allows: the raw
-// publish rate of this run divided by the events a task costs.
+// scheduler's own cost) in both sync modes, with and without a soft
+// memory limit, and with the simulator. The baseline of the no-op run is
+// what the event store allows: the raw publish rate of this run divided
+// by the events a task costs.
 func batchRows(ctx context.Context, exe string, ops int, rawRate float64) ([]bench.Row, error) {
 	var rows []bench.Row
 	label := fmt.Sprintf("%d ops", ops)
-	for _, run := range []struct {
-		name, sync string
-		noop       bool
-	}{{"no-op runner", "1s", true}, {"no-op runner", "always", true}, {"simulator, speed 0", "1s", false}} {
-		opts := bench.Options{Operations: ops, Sync: run.sync}
-		if run.noop {
-			opts.Runner, opts.Workers = bench.NoopRunner{}, 16
-		} else {
-			opts.CLI, opts.Env = []string{exe, "simulate"}, []string{"PROVISIONING_SIM_SPEED=0"}
-		}
-		res, err := bench.Batch(ctx, opts)
+	for _, run := range []batchRun{
+		{"no-op runner", "1s", "", true}, {"no-op runner, GOMEMLIMIT=250MiB", "1s", "250MiB", true},
+		{"no-op runner", "always", "", true}, {"simulator, speed 0", "1s", "", false},
+	} {
+		res, err := childBatch(ctx, exe, ops, run)
 		if err != nil {
 			return nil, err
 		}
 		if res.Status != "Completed" {
 			return nil, fmt.Errorf("batch ended %s", res.Status)
 		}
-		fmt.Println("   ", res)
-		setup := "1 node, sync " + run.sync
-		name := fmt.Sprintf("%s (%d tasks), %s: time to Completed", label, res.Tasks, run.name)
+		fmt.Println("   ", run.Name+":", res)
+		setup := "1 node, sync " + run.Sync
+		name := fmt.Sprintf("%s (%d tasks), %s: time to Completed", label, res.Tasks, run.Name)
 		target, limit := "< 5 s", 5*time.Second
-		if !run.noop {
+		if !run.Noop {
 			target, limit = "< 20 s", 20*time.Second
 		}
 		rows = append(rows, bench.Row{Section: "batch", Setup: setup, Name: name, Unit: "s", Value: res.Elapsed.Seconds(),
 			Target: target, Met: bench.Met(ops == 10000 && res.Elapsed < limit)})
-		tps := bench.Row{Section: "batch", Setup: setup, Name: run.name + ": tasks per second", Unit: "tasks/s", Value: res.TasksPerSecond}
-		if run.noop && run.sync == "1s" && rawRate > 0 {
+		tps := bench.Row{Section: "batch", Setup: setup, Name: run.Name + ": tasks per second", Unit: "tasks/s", Value: res.TasksPerSecond}
+		if run.Noop && run.Sync == "1s" && rawRate > 0 {
 			tps.Baseline, tps.BaselineName = rawRate/res.EventsPerTask, "raw publishes / events per task"
 		}
 		rows = append(rows, tps,
-			bench.Row{Section: "batch", Setup: setup, Name: run.name + ": CPU per task (orchestrator + NATS)", Unit: "ms", Value: float64(res.CPUPerTask.Microseconds()) / 1000},
-			bench.Row{Section: "batch", Setup: setup, Name: run.name + ": events appended per task", Unit: "events", Value: res.EventsPerTask},
-			bench.Row{Section: "batch", Setup: setup, Name: run.name + ": peak resident memory", Unit: "MB", Value: res.PeakRSSMB,
+			bench.Row{Section: "batch", Setup: setup, Name: run.Name + ": CPU per task (orchestrator + NATS)", Unit: "ms", Value: float64(res.CPUPerTask.Microseconds()) / 1000},
+			bench.Row{Section: "batch", Setup: setup, Name: run.Name + ": events appended per task", Unit: "events", Value: res.EventsPerTask},
+			bench.Row{Section: "batch", Setup: setup, Name: run.Name + ": peak resident memory", Unit: "MB", Value: res.PeakRSSMB,
 				Target: "< 300 MB", Met: bench.Met(res.PeakRSSMB < 300)})
 	}
 	return rows, nil
+}
+
+// childBatch runs one batch in a child process (this program with
+// -child-batch) and reads its result.
+func childBatch(ctx context.Context, exe string, ops int, run batchRun) (bench.Result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return bench.Result{}, err
+	}
+	args := []string{"-child-batch", "-bin", exe, "-batch-ops", strconv.Itoa(ops), "-sync", run.Sync}
+	if run.Noop {
+		args = append(args, "-child-noop")
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = os.Environ()
+	if run.MemLimit != "" {
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+run.MemLimit)
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return bench.Result{}, fmt.Errorf("batch child: %w", err)
+	}
+	var res bench.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		return res, fmt.Errorf("batch child answer %q: %w", out, err)
+	}
+	return res, nil
+}
+
+// runChildBatch is the child's side: one batch, its result as JSON on
+// stdout.
+func runChildBatch(exe string, ops int, sync string, noop bool) int {
+	opts := bench.Options{Operations: ops, Sync: sync}
+	if noop {
+		opts.Runner, opts.Workers = bench.NoopRunner{}, 16
+	} else {
+		opts.CLI, opts.Env = []string{exe, "simulate"}, []string{"PROVISIONING_SIM_SPEED=0"}
+	}
+	res, err := bench.Batch(context.Background(), opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "batch:", err)
+		return 1
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		return 1
+	}
+	return 0
 }
 
 // eventsOutRows: the WebSocket fan-out to 1,000 clients beside the same
