@@ -185,11 +185,13 @@ func (s *Service) attempt(ctx context.Context, msg jetstream.Msg) {
 	}
 	_ = msg.InProgress()
 	n, round := s.attemptNumber(ctx, j, meta.NumDelivered)
+	// An attempt once started is finished, recorded and settled even when
+	// the service stops meanwhile (the shutdown waits, at most the attempt
+	// timeout): a request cut off in flight may have reached the endpoint,
+	// and the log could then not say so.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout+10*time.Second)
+	defer cancel()
 	res := s.post(ctx, ep, j)
-	if ctx.Err() != nil {
-		_ = msg.Nak() // shutting down: not an attempt of the endpoint's
-		return
-	}
 	rec := events.WebhookDeliveryAttemptedData{DeliveryID: j.DeliveryID, WebhookID: j.WebhookID, Event: j.Event,
 		EventID: j.EventID, EventSeq: j.EventSeq, Attempt: n, StatusCode: res.code,
 		LatencyMS: float64(res.latency.Microseconds()) / 1000, Error: res.err}
