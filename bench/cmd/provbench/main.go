@@ -34,7 +34,7 @@ func run() int {
 		clients  = flag.Int("clients", 64, "concurrent keep-alive clients")
 		syncs    = flag.String("sync", "always,1s", "sync modes to measure, comma-separated")
 		out      = flag.String("out", "bench/results", "directory for results.json and results.md")
-		only     = flag.String("only", "", "comma-separated sections to run (default all): core,memory,batch,eventsout,cluster,replay")
+		only     = flag.String("only", "", "comma-separated sections to run (default all): core,access,memory,batch,eventsout,cluster,replay")
 		batchOps = flag.Int("batch-ops", 10000, "operations of the batch benchmark")
 		child    = flag.Bool("child-batch", false, "internal: run one batch and print its result as JSON")
 		noop     = flag.Bool("child-noop", false, "internal: the child batch uses the no-op runner")
@@ -81,6 +81,14 @@ func run() int {
 			}
 			rep.Add(os.Stdout, rows...)
 		}
+	}
+	if want("access") {
+		fmt.Println("access control (go test -bench ./handlers ./auth):")
+		rows, err := bench.AccessRows(ctx)
+		if err != nil {
+			return fail("access", err)
+		}
+		rep.Add(os.Stdout, rows...)
 	}
 	if want("batch") {
 		fmt.Println("batch:")
