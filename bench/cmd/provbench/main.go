@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -38,8 +39,22 @@ func run() int {
 		batchOps = flag.Int("batch-ops", 10000, "operations of the batch benchmark")
 		child    = flag.Bool("child-batch", false, "internal: run one batch and print its result as JSON")
 		noop     = flag.Bool("child-noop", false, "internal: the child batch uses the no-op runner")
+		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of this process (the in-process sections) to this file")
 	)
 	flag.Parse()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *child {
 		return runChildBatch(*bin, *batchOps, *syncs, *noop)
 	}
