@@ -21,7 +21,7 @@ import (
 	"provisioning/handlers"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/openapi/*.json from the description")
+var update = flag.Bool("update", false, "rewrite handlers/openapi/*.json from the route descriptions")
 
 // webhooksStub makes the orchestrator serve its /webhooks routes; the walk
 // never calls it.
@@ -152,16 +152,17 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 }
 
-// docs/openapi/ holds the documents as served; go test -run OpenAPIStatic
-// -update rewrites them.
+// handlers/openapi/ holds the documents the binary embeds and serves;
+// they must be what the route descriptions generate. go test ./handlers
+// -run OpenAPIStatic -update rewrites them.
 func TestOpenAPIStaticCopy(t *testing.T) {
 	t.Parallel()
 	for _, api := range handlers.APIs {
-		doc, err := handlers.OpenAPI(api)
+		doc, err := handlers.GenerateOpenAPI(api)
 		if err != nil {
 			t.Fatal(err)
 		}
-		file := filepath.Join("..", "docs", "openapi", string(api)+".json")
+		file := filepath.Join("openapi", string(api)+".json")
 		if *update {
 			if err := os.WriteFile(file, doc, 0o644); err != nil {
 				t.Fatal(err)
@@ -170,7 +171,11 @@ func TestOpenAPIStaticCopy(t *testing.T) {
 		}
 		have, err := os.ReadFile(file)
 		if err != nil || !bytes.Equal(have, doc) {
-			t.Errorf("%s is stale (%v): run go test ./handlers -run OpenAPIStatic -update", file, err)
+			t.Errorf("handlers/%s is stale (%v): run go test ./handlers -run OpenAPIStatic -update", file, err)
+		}
+		served, err := handlers.OpenAPI(api)
+		if err != nil || !bytes.Equal(served, have) {
+			t.Errorf("the embedded %s differs from the file (%v): rebuild", file, err)
 		}
 	}
 }
