@@ -50,11 +50,11 @@ type Task struct {
 
 // Snapshot is the state of a workflow at one status change.
 type Snapshot struct {
-	SnapshotID string         `json:"snapshot_id"`
-	Timestamp  time.Time      `json:"timestamp"`
-	State      string         `json:"state"`
-	Details    any            `json:"details"`
-	Seq        uint64         `json:"seq"`
+	SnapshotID string    `json:"snapshot_id"`
+	Timestamp  time.Time `json:"timestamp"`
+	State      string    `json:"state"`
+	Details    any       `json:"details"`
+	Seq        uint64    `json:"seq"`
 }
 
 // Terminal reports whether the task has reached a final status.
