@@ -109,13 +109,19 @@ func (a *app) userID(ref string) (string, error) {
 	return "", &exitError{code: ExitNotFound, err: fmt.Errorf("no user with id or username %q", ref)}
 }
 
-func runUsersGet(a *app, args []string) error {
-	fs := a.flags("users get", "users get ID|USERNAME")
-	pos, err := a.parse(fs, args, 1)
+// userCommand parses the arguments of a command whose first argument
+// names a user, by id or username, and resolves it to the user's id.
+func (a *app) userCommand(name, usage string, args []string, n int) (id string, pos []string, err error) {
+	pos, err = a.parse(a.flags(name, usage), args, n)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	id, err := a.userID(pos[0])
+	id, err = a.userID(pos[0])
+	return id, pos, err
+}
+
+func runUsersGet(a *app, args []string) error {
+	id, _, err := a.userCommand("users get", "users get ID|USERNAME", args, 1)
 	if err != nil {
 		return err
 	}
@@ -229,12 +235,7 @@ func (s *stringFlag) String() string {
 func (s *stringFlag) Set(v string) error { s.v = &v; return nil }
 
 func runUsersDelete(a *app, args []string) error {
-	fs := a.flags("users delete", "users delete ID|USERNAME")
-	pos, err := a.parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	id, err := a.userID(pos[0])
+	id, _, err := a.userCommand("users delete", "users delete ID|USERNAME", args, 1)
 	if err != nil {
 		return err
 	}
@@ -244,12 +245,7 @@ func runUsersDelete(a *app, args []string) error {
 func runUsersMFA(a *app, args []string) error {
 	return a.subcommand("users mfa", args, map[string]func(*app, []string) error{
 		"enroll": func(a *app, args []string) error {
-			fs := a.flags("users mfa enroll", "users mfa enroll ID|USERNAME")
-			pos, err := a.parse(fs, args, 1)
-			if err != nil {
-				return err
-			}
-			id, err := a.userID(pos[0])
+			id, pos, err := a.userCommand("users mfa enroll", "users mfa enroll ID|USERNAME", args, 1)
 			if err != nil {
 				return err
 			}
@@ -265,12 +261,7 @@ func runUsersMFA(a *app, args []string) error {
 			return nil
 		},
 		"verify": func(a *app, args []string) error {
-			fs := a.flags("users mfa verify", "users mfa verify ID|USERNAME CODE")
-			pos, err := a.parse(fs, args, 2)
-			if err != nil {
-				return err
-			}
-			id, err := a.userID(pos[0])
+			id, pos, err := a.userCommand("users mfa verify", "users mfa verify ID|USERNAME CODE", args, 2)
 			if err != nil {
 				return err
 			}
