@@ -116,6 +116,11 @@ type TaskStatusChangedData struct {
 	Progress    float64 `json:"progress,omitempty"`
 	BatchID     string  `json:"batch_id,omitempty"`
 	OperationID string  `json:"operation_id,omitempty"`
+	// Step and TotalSteps are the CLI's last progress line when the
+	// attempt ended: progress events are sampled, so the last line may
+	// not have been recorded as one.
+	Step       string `json:"step,omitempty"`
+	TotalSteps int    `json:"total_steps,omitempty"`
 }
 
 // TaskProgressData is the payload of TaskProgress, parsed from a progress

@@ -38,6 +38,8 @@ type execution struct {
 	seq      uint64
 	cause    events.Envelope
 	progress chan Progress // the latest progress line not yet recorded
+	lastMu   sync.Mutex
+	last     Progress // the latest progress line, recorded or not
 }
 
 // handle runs one delivered job and decides its ack.
@@ -174,6 +176,9 @@ func (x *execution) reconcile(ctx context.Context) error {
 // must keep reading whatever the event store does (a leader election can
 // hold an append for seconds). An older line not yet recorded is dropped.
 func (x *execution) offer(pr Progress) {
+	x.lastMu.Lock()
+	x.last = pr
+	x.lastMu.Unlock()
 	select {
 	case x.progress <- pr:
 		return
@@ -292,6 +297,9 @@ func (x *execution) finish(ctx context.Context, status, output, errText string, 
 	data := events.TaskStatusChangedData{
 		TaskID: x.task.TaskID, Status: status, Attempt: x.attempt, Executor: x.pool.cfg.ID,
 		Output: output, Error: errText, BatchID: x.task.BatchID, OperationID: x.task.OperationID}
+	x.lastMu.Lock()
+	data.Step, data.TotalSteps, data.Progress = x.last.Step, x.last.TotalSteps, x.last.Percent
+	x.lastMu.Unlock()
 	if exitCode >= 0 {
 		data.ExitCode = &exitCode
 	}

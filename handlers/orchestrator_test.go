@@ -67,13 +67,14 @@ func TestWorkflowsCompleteThroughTheSimulator(t *testing.T) {
 		wantCommand string
 		wantArgs    string
 		wantOutput  string
+		wantStep    string // the simulator's last step
 	}{
 		{"servers", "/workflows/servers/create", `{"infra": "production", "settings": "config.ncl", "check_mode": false, "wait": true}`,
-			"create_servers", "simulate servers create", "--infra production --settings config.ncl --wait", "Successfully created 3 servers"},
+			"create_servers", "simulate servers create", "--infra production --settings config.ncl --wait", "Successfully created 3 servers", "Registering DNS"},
 		{"taskserv", "/workflows/taskserv/create", `{"operation": "create", "taskserv": "kubernetes", "infra": "production", "settings": "config.ncl", "check_mode": false, "wait": true}`,
-			"create_taskserv_kubernetes", "simulate taskserv create kubernetes", "--infra production --settings config.ncl --wait", "Successfully created taskserv kubernetes"},
+			"create_taskserv_kubernetes", "simulate taskserv create kubernetes", "--infra production --settings config.ncl --wait", "Successfully created taskserv kubernetes", "Verifying Kubernetes health"},
 		{"cluster", "/workflows/cluster/create", `{"operation": "create", "cluster_type": "buildkit", "infra": "production", "settings": "config.ncl", "check_mode": true, "wait": true}`,
-			"create_cluster_buildkit", "simulate cluster create buildkit", "--infra production --settings config.ncl --check --wait", "Check mode: would create cluster buildkit; nothing changed"},
+			"create_cluster_buildkit", "simulate cluster create buildkit", "--infra production --settings config.ncl --check --wait", "Check mode: would create cluster buildkit; nothing changed", "Verifying cluster"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,6 +97,15 @@ func TestWorkflowsCompleteThroughTheSimulator(t *testing.T) {
 			}
 			if task.Progress != 100 || task.Attempts != 1 {
 				t.Errorf("progress %v attempts %d", task.Progress, task.Attempts)
+			}
+			// However the progress events were sampled, a finished task
+			// shows the step it ended on.
+			step := "<none>"
+			if task.CurrentStep != nil {
+				step = *task.CurrentStep
+			}
+			if step != tc.wantStep || task.TotalSteps == 0 || task.CompletedSteps != task.TotalSteps {
+				t.Errorf("current step %q, steps %d/%d; want %q, all done", step, task.CompletedSteps, task.TotalSteps, tc.wantStep)
 			}
 		})
 	}

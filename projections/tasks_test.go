@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"testing"
+	"time"
 
 	"provisioning/events"
 	"provisioning/projections"
@@ -120,4 +121,67 @@ func TestRestoreRefusesGarbage(t *testing.T) {
 	if !bytes.Equal(render(t, v), before) {
 		t.Fatal("a failed restore changed the view")
 	}
+}
+
+// A task's final status carries the CLI's last progress line, which the
+// sampled progress events may have missed: the view shows the step the
+// task really ended on.
+func TestFinalStatusRecordsTheLastStep(t *testing.T) {
+	at := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	var seq uint64
+	ev := func(typ events.Type, id string, data any) events.Envelope {
+		t.Helper()
+		e, err := events.New(typ, id, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq++
+		e.Seq, e.Time = seq, at.Add(time.Duration(seq)*time.Second)
+		return e
+	}
+	created := func(id string) events.Envelope {
+		return ev(events.TaskCreated, id, events.TaskCreatedData{TaskID: id, Name: "create_servers",
+			Spec: events.TaskSpec{Workflow: "servers", Operation: "create", Infra: "prod"}, Subcommand: []string{"servers", "create"}})
+	}
+	v := fold(t, []events.Envelope{
+		created("done"),
+		ev(events.TaskStatusChanged, "done", events.TaskStatusChangedData{TaskID: "done", Status: events.StatusRunning, Attempt: 1}),
+		ev(events.TaskProgress, "done", events.TaskProgressData{TaskID: "done", Attempt: 1, Progress: 0, Step: "Validating", TotalSteps: 6}),
+		ev(events.TaskStatusChanged, "done", events.TaskStatusChangedData{TaskID: "done", Status: events.StatusCompleted, Attempt: 1,
+			Step: "Registering DNS", TotalSteps: 6, Progress: 83}),
+		created("failed"),
+		ev(events.TaskStatusChanged, "failed", events.TaskStatusChangedData{TaskID: "failed", Status: events.StatusRunning, Attempt: 1}),
+		ev(events.TaskStatusChanged, "failed", events.TaskStatusChangedData{TaskID: "failed", Status: events.StatusFailed, Attempt: 1,
+			Step: "Waiting for boot", TotalSteps: 6, Progress: 50, Error: "boot timed out"}),
+		created("quiet"),
+		ev(events.TaskStatusChanged, "quiet", events.TaskStatusChangedData{TaskID: "quiet", Status: events.StatusRunning, Attempt: 1}),
+		ev(events.TaskProgress, "quiet", events.TaskProgressData{TaskID: "quiet", Attempt: 1, Progress: 40, Step: "Creating", TotalSteps: 3}),
+		ev(events.TaskStatusChanged, "quiet", events.TaskStatusChangedData{TaskID: "quiet", Status: events.StatusCompleted, Attempt: 1}),
+	})
+	for _, want := range []struct {
+		id, status, step string
+		progress         float64
+		total, completed int
+	}{
+		{"done", events.StatusCompleted, "Registering DNS", 100, 6, 6},
+		{"failed", events.StatusFailed, "Waiting for boot", 50, 6, 0},
+		{"quiet", events.StatusCompleted, "Creating", 100, 3, 3}, // a CLI that printed nothing more
+	} {
+		got, ok := v.Get(want.id)
+		if !ok {
+			t.Fatalf("task %s missing", want.id)
+		}
+		if got.Status != want.status || got.CurrentStep == nil || *got.CurrentStep != want.step || got.Progress != want.progress ||
+			got.TotalSteps != want.total || got.CompletedSteps != want.completed {
+			t.Errorf("task %s: status %s, step %v, progress %v, steps %d/%d; want %s, %q, %v, %d/%d", want.id, got.Status,
+				stepOf(got.CurrentStep), got.Progress, got.CompletedSteps, got.TotalSteps, want.status, want.step, want.progress, want.completed, want.total)
+		}
+	}
+}
+
+func stepOf(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

@@ -153,6 +153,19 @@ func (t *Task) applyStatus(e events.Envelope, d events.TaskStatusChangedData) {
 			msg := d.Error
 			t.Error = &msg
 		}
+		if d.TotalSteps > 0 {
+			t.TotalSteps = d.TotalSteps
+		}
+		if d.Step != "" && (t.CurrentStep == nil || *t.CurrentStep != d.Step) {
+			if t.CurrentStep != nil {
+				t.CompletedSteps++
+			}
+			step := d.Step
+			t.CurrentStep = &step
+		}
+		if d.Progress > t.Progress && d.Progress <= 100 {
+			t.Progress = d.Progress
+		}
 		if d.Status == events.StatusCompleted {
 			t.Progress = 100
 			if t.TotalSteps > 0 {
