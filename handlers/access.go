@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -327,41 +326,3 @@ func noteDetail(r *http.Request, key string, value any) {
 	}
 }
 
-// Auditor appends audit records to PROV_AUDIT.
-type Auditor struct {
-	Store *events.Store
-	// Timeout bounds one append (default 10 s). The append does not end
-	// with the request: a client that hangs up does not skip the record.
-	Timeout time.Duration
-}
-
-// Record appends one audit record about request r, adding the client's
-// address, the method and path, and the request id to its details.
-func (a *Auditor) Record(r *http.Request, rec events.AuditRecordedData) error {
-	if rec.Details == nil {
-		rec.Details = map[string]any{}
-	}
-	rec.Details["method"] = r.Method
-	rec.Details["path"] = r.URL.Path
-	rec.Details["ip"] = ClientIP(r)
-	rec.Details["request_id"] = RequestID(r.Context())
-	e, err := events.New(events.AuditRecorded, events.NewID(), rec)
-	if err != nil {
-		return err
-	}
-	e.Actor = actor(r)
-	if rec.UserID != "" {
-		e.Actor = "user:" + rec.UserID
-	}
-	e.CorrelationID = RequestID(r.Context())
-	timeout := a.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
-	defer cancel()
-	if _, err := a.Store.Append(ctx, e); err != nil {
-		return fmt.Errorf("append audit record %s: %w", rec.Action, err)
-	}
-	return nil
-}

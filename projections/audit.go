@@ -45,26 +45,46 @@ func (a *AuditLog) Reset() {
 
 // Apply implements Projection.
 func (a *AuditLog) Apply(env events.Envelope) error {
-	if env.Type != events.AuditRecorded {
-		return nil
+	switch env.Type {
+	case events.AuditRecorded:
+		var d struct {
+			events.AuditRecordedData
+			Details json.RawMessage `json:"details"`
+		}
+		if err := env.Decode(&d); err != nil {
+			return err
+		}
+		a.add(auditRecord(env.AggregateID, env.Time, d.AuditRecordedData, d.Details))
+	case events.AuditBatchRecorded:
+		var d struct {
+			Records []struct {
+				events.AuditBatchEntry
+				Details json.RawMessage `json:"details"`
+			} `json:"records"`
+		}
+		if err := env.Decode(&d); err != nil {
+			return err
+		}
+		recs := make([]AuditRecord, len(d.Records))
+		for i, r := range d.Records {
+			recs[i] = auditRecord(r.ID, r.Time, r.AuditRecordedData, r.Details)
+		}
+		a.add(recs...)
 	}
-	var d struct {
-		events.AuditRecordedData
-		Details json.RawMessage `json:"details"`
-	}
-	if err := env.Decode(&d); err != nil {
-		return err
-	}
-	details := d.Details
+	return nil
+}
+
+func auditRecord(id string, at time.Time, d events.AuditRecordedData, details json.RawMessage) AuditRecord {
 	if len(details) == 0 || string(details) == "null" {
 		details = json.RawMessage(`{}`)
 	}
-	rec := AuditRecord{ID: env.AggregateID, Timestamp: env.Time, UserID: d.UserID, Action: d.Action,
-		Resource: d.Resource, Result: d.Result, Details: details}
+	return AuditRecord{ID: id, Timestamp: at, UserID: d.UserID, Action: d.Action, Resource: d.Resource, Result: d.Result, Details: details}
+}
+
+func (a *AuditLog) add(recs ...AuditRecord) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.records = append(a.records, rec)
-	return nil
+	a.records = append(a.records, recs...)
 }
 
 // AuditFilter narrows List; empty fields match everything. Resource matches itself and what lies under

@@ -158,3 +158,30 @@ func TestAuditFold(t *testing.T) {
 		t.Fatal("restored audit log differs")
 	}
 }
+
+// A batch of audit records (group commit) folds into the same records as
+// one event each would: own ids and times, newest first, filters work.
+func TestAuditFoldBatch(t *testing.T) {
+	t.Parallel()
+	f := &feeder{t: t, at: time.Date(2025, 9, 26, 10, 0, 0, 0, time.UTC)}
+	a := projections.NewAuditLog()
+	apply(t, a, f.event(events.AuditRecorded, "r1", events.AuditRecordedData{UserID: "u1", Action: "auth.login", Resource: "auth", Result: "success"}))
+	t2, t3 := f.at.Add(time.Minute), f.at.Add(time.Minute+time.Millisecond)
+	apply(t, a, f.event(events.AuditBatchRecorded, events.NewID(), events.AuditBatchRecordedData{Records: []events.AuditBatchEntry{
+		{ID: "r2", Time: t2, Actor: "user:u1", AuditRecordedData: events.AuditRecordedData{UserID: "u1", Action: "server.create", Resource: "tasks/t1", Result: "success", Details: map[string]any{"status": 201}}},
+		{ID: "r3", Time: t3, Actor: "user:u2", AuditRecordedData: events.AuditRecordedData{UserID: "u2", Action: "server.create", Resource: "servers", Result: "denied"}},
+	}}))
+	all, total := a.List(projections.AuditFilter{}, 0, 10)
+	if total != 3 || all[0].ID != "r3" || all[1].ID != "r2" || all[2].ID != "r1" {
+		t.Fatalf("records %+v", all)
+	}
+	if !all[0].Timestamp.Equal(t3) || !all[1].Timestamp.Equal(t2) || string(all[0].Details) != "{}" || string(all[1].Details) != `{"status":201}` {
+		t.Fatalf("batch records %+v", all[:2])
+	}
+	if _, n := a.List(projections.AuditFilter{UserID: "u2", Result: "denied"}, 0, 10); n != 1 {
+		t.Errorf("filter on a batched record: %d, want 1", n)
+	}
+	if _, n := a.List(projections.AuditFilter{From: t2}, 0, 10); n != 2 {
+		t.Errorf("from the batch's first record: %d, want 2", n)
+	}
+}
