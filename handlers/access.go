@@ -325,4 +325,3 @@ func noteDetail(r *http.Request, key string, value any) {
 		n.details[key] = value
 	}
 }
-
