@@ -153,16 +153,7 @@ func (t *Task) applyStatus(e events.Envelope, d events.TaskStatusChangedData) {
 			msg := d.Error
 			t.Error = &msg
 		}
-		if d.TotalSteps > 0 {
-			t.TotalSteps = d.TotalSteps
-		}
-		if d.Step != "" && (t.CurrentStep == nil || *t.CurrentStep != d.Step) {
-			if t.CurrentStep != nil {
-				t.CompletedSteps++
-			}
-			step := d.Step
-			t.CurrentStep = &step
-		}
+		t.reachStep(d.Step, d.TotalSteps)
 		if d.Progress > t.Progress && d.Progress <= 100 {
 			t.Progress = d.Progress
 		}
@@ -185,14 +176,19 @@ func (t *Task) applyProgress(d events.TaskProgressData) {
 	if d.Progress >= 0 && d.Progress <= 100 {
 		t.Progress = d.Progress
 	}
-	if d.TotalSteps > 0 {
-		t.TotalSteps = d.TotalSteps
+	t.reachStep(d.Step, d.TotalSteps)
+}
+
+// reachStep records a step the CLI reported: a new step completes the
+// previous one.
+func (t *Task) reachStep(step string, total int) {
+	if total > 0 {
+		t.TotalSteps = total
 	}
-	if d.Step != "" && (t.CurrentStep == nil || *t.CurrentStep != d.Step) {
+	if step != "" && (t.CurrentStep == nil || *t.CurrentStep != step) {
 		if t.CurrentStep != nil {
 			t.CompletedSteps++
 		}
-		step := d.Step
 		t.CurrentStep = &step
 	}
 }
