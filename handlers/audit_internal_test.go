@@ -128,3 +128,68 @@ func TestAuditGroupFailureFailsEveryRequestInIt(t *testing.T) {
 		}
 	}
 }
+
+// countingAppender stores every record it is given, one append at a time
+// with a pause, as a slow disk would.
+type countingAppender struct {
+	mu      sync.Mutex
+	records map[string]int
+	appends int
+}
+
+func (c *countingAppender) Append(ctx context.Context, e events.Envelope, _ ...events.AppendOption) (events.Envelope, error) {
+	time.Sleep(200 * time.Microsecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.appends++
+	switch e.Type {
+	case events.AuditRecorded:
+		var d events.AuditRecordedData
+		if err := e.Decode(&d); err != nil {
+			return e, err
+		}
+		c.records[d.Action]++
+	case events.AuditBatchRecorded:
+		var d events.AuditBatchRecordedData
+		if err := e.Decode(&d); err != nil {
+			return e, err
+		}
+		for _, r := range d.Records {
+			c.records[r.Action]++
+		}
+	}
+	return e, nil
+}
+
+// Under many concurrent requests every record is stored exactly once,
+// every request returns, and records share appends.
+func TestAuditGroupCommitUnderConcurrency(t *testing.T) {
+	store := &countingAppender{records: map[string]int{}}
+	a := &Auditor{Store: store}
+	const n = 500
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Record(httptest.NewRequest("POST", "/tasks", nil), events.AuditRecordedData{Action: fmt.Sprint(i), Result: events.AuditSuccess}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(store.records) != n {
+		t.Fatalf("%d records stored, want %d", len(store.records), n)
+	}
+	for action, times := range store.records {
+		if times != 1 {
+			t.Errorf("record %s stored %d times", action, times)
+		}
+	}
+	if store.appends >= n {
+		t.Errorf("%d appends for %d concurrent records: nothing was grouped", store.appends, n)
+	}
+	if a.pendingCount() != 0 || a.flushing {
+		t.Errorf("left %d pending, flushing %v", a.pendingCount(), a.flushing)
+	}
+}
