@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -11,34 +12,9 @@ import (
 	"time"
 )
 
-// referenceBatch is the POST /batch/execute example of the API
-// reference, as written.
-const referenceBatch = `{
-  "name": "multi_cloud_deployment",
-  "version": "1.0.0",
-  "storage_backend": "surrealdb",
-  "parallel_limit": 5,
-  "rollback_enabled": true,
-  "operations": [
-    {
-      "id": "upcloud_servers",
-      "type": "server_batch",
-      "provider": "upcloud",
-      "dependencies": [],
-      "server_configs": [
-        {"name": "web-01", "plan": "1xCPU-2 GB", "zone": "de-fra1"},
-        {"name": "web-02", "plan": "1xCPU-2 GB", "zone": "us-nyc1"}
-      ]
-    },
-    {
-      "id": "aws_taskservs",
-      "type": "taskserv_batch",
-      "provider": "aws",
-      "dependencies": ["upcloud_servers"],
-      "taskservs": ["kubernetes", "cilium", "containerd"]
-    }
-  ]
-}`
+// referenceBatchFile is the POST /batch/execute example of the API
+// reference, as written; package workflow's tests decode the same file.
+const referenceBatchFile = "../workflow/testdata/reference_batch.json"
 
 // TestReferenceBatchEndToEnd submits the reference's example through
 // HTTP and checks, from the tasks' own timestamps, that it ran in the
@@ -49,7 +25,11 @@ func TestReferenceBatchEndToEnd(t *testing.T) {
 	in := startInstance(t, cfg)
 	c := adminClient(t, in)
 
-	status, env, _ := c.do(http.MethodPost, "/batch/execute", referenceBatch)
+	reference, err := os.ReadFile(referenceBatchFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, env, _ := c.do(http.MethodPost, "/batch/execute", string(reference))
 	if status != http.StatusOK || !env.Success {
 		t.Fatalf("execute: %d %s", status, env.Error)
 	}

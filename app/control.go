@@ -31,6 +31,9 @@ type IdentityConfig struct {
 	// one is generated and printed once to BootstrapOutput.
 	AdminPassword   string
 	BootstrapOutput io.Writer
+	// Clock is the time tokens and MFA codes are checked against
+	// (time.Now when nil); tests fix it.
+	Clock func() time.Time
 }
 
 // DefaultIdentity is the identity configuration without flags.
@@ -99,7 +102,7 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 	in.goRun("revocations", func() error { return id.revocations.Run(bg) })
 
 	id.hasher = auth.NewHasher(auth.DefaultArgon2, in.cfg.HashConcurrency)
-	id.tokens = &auth.Tokens{Keys: id.keys, Issuer: in.cfg.TokenIssuer, TTL: in.cfg.TokenTTL}
+	id.tokens = &auth.Tokens{Keys: id.keys, Issuer: in.cfg.TokenIssuer, TTL: in.cfg.TokenTTL, Now: in.cfg.Clock}
 	evaluator, err := auth.NewEvaluator(id.policies, in.log)
 	if err != nil {
 		return err

@@ -65,7 +65,9 @@ type Tokens struct {
 // verifiedCap bounds the cache of verified tokens (a few MiB).
 const verifiedCap = 10000
 
-func (t *Tokens) now() time.Time {
+// Clock is the time tokens are issued and checked at; the one-time codes
+// of logins use it too, so that a test can fix it.
+func (t *Tokens) Clock() time.Time {
 	if t.Now != nil {
 		return t.Now()
 	}
@@ -80,7 +82,7 @@ func (t *Tokens) init() {
 			jwt.WithIssuer(t.Issuer),
 			jwt.WithIssuedAt(),
 			jwt.WithStrictDecoding(),
-			jwt.WithTimeFunc(t.now),
+			jwt.WithTimeFunc(t.Clock),
 		)
 	})
 }
@@ -102,7 +104,7 @@ func (t *Tokens) Issue(ctx context.Context, userID, username string, roles []str
 	if err != nil {
 		return "", Claims{}, err
 	}
-	now := t.now()
+	now := t.Clock()
 	c := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    t.Issuer,
@@ -128,7 +130,7 @@ func (t *Tokens) waitPast(ctx context.Context, validAfter time.Time) error {
 		return nil
 	}
 	next := time.Unix(validAfter.Unix()+1, 0)
-	wait := next.Sub(t.now())
+	wait := next.Sub(t.Clock())
 	if wait <= 0 {
 		return nil
 	}
@@ -184,7 +186,7 @@ func (t *Tokens) cached(token string) (Claims, bool) {
 	if !ok {
 		return Claims{}, false
 	}
-	now := t.now()
+	now := t.Clock()
 	if !now.Before(c.ExpiresAt.Time) || c.NotBefore != nil && now.Before(c.NotBefore.Time) || now.Before(c.IssuedAt.Time) {
 		t.mu.Lock()
 		delete(t.verified, token)

@@ -83,9 +83,10 @@ type Coordinator struct {
 	log     *slog.Logger
 	metrics *coordinatorMetrics
 
-	mu    sync.Mutex
-	dirty map[string]time.Time // batch -> when it was first marked
-	wake  chan struct{}
+	mu       sync.Mutex
+	dirty    map[string]time.Time // batch -> when it was first marked
+	deciding int                  // batches taken from dirty and not yet decided
+	wake     chan struct{}
 
 	// Owned by Run's goroutine.
 	heads     map[string]uint64            // batch -> seq of our last append to it
@@ -99,11 +100,18 @@ type Coordinator struct {
 // NewCoordinator returns a coordinator over view; reg receives its
 // metrics and may be nil.
 func NewCoordinator(store *events.Store, view BatchView, cfg CoordinatorConfig, log *slog.Logger, reg prometheus.Registerer) *Coordinator {
-	return &Coordinator{
+	c := &Coordinator{
 		store: store, view: view, cfg: cfg.withDefaults(), log: log, metrics: newCoordinatorMetrics(reg),
 		dirty: map[string]time.Time{}, wake: make(chan struct{}, 1),
 		heads: map[string]uint64{}, created: map[string]map[string]bool{}, cancelled: map[string]map[string]uint64{},
 	}
+	if reg != nil {
+		// A coordinator that keeps batches waiting is falling behind.
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "orchestrator_batches_awaiting_decision", Help: "Batches with events this instance's coordinator has not decided on yet."},
+			func() float64 { return float64(c.Awaiting()) }))
+	}
+	return c
 }
 
 // Observe is the view runner's hook: it marks the batch env touched. It
@@ -180,13 +188,31 @@ func (c *Coordinator) drain(ctx context.Context) {
 	c.mu.Lock()
 	batch := c.dirty
 	c.dirty = make(map[string]time.Time, len(batch))
+	c.deciding = len(batch)
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.deciding = 0
+		c.mu.Unlock()
+	}()
 	for id := range batch {
 		if ctx.Err() != nil {
 			return
 		}
 		c.step(ctx, id)
+		c.mu.Lock()
+		c.deciding--
+		c.mu.Unlock()
 	}
+}
+
+// Awaiting is the number of batches with events the coordinator has not
+// decided on yet: zero means every decision the stream so far calls for
+// has been made (and its events appended).
+func (c *Coordinator) Awaiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.dirty) + c.deciding
 }
 
 // step carries out the effects of what is stored, then decides.

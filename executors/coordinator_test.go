@@ -297,8 +297,20 @@ func TestCoordinatorCancelsABatch(t *testing.T) {
 	if skipped == 0 {
 		t.Errorf("no operation skipped: %+v", b.Operations)
 	}
-	// Let the coordinator look at it a few more times: nothing starts.
-	time.Sleep(300 * time.Millisecond)
+	// Wait until whatever could still start a job has had its turn: the
+	// view has every event, the coordinator owes no decision, and no job
+	// is queued or held. Nothing may have started meanwhile.
+	eventstest.Eventually(t, 10*time.Second, func() bool {
+		if r.view.WaitForLatest(ctx) != nil || r.coord.Awaiting() != 0 {
+			return false
+		}
+		jobs, err := env.Store.JetStream().Consumer(ctx, events.EventsStream.Name, executors.ConsumerName)
+		if err != nil {
+			return false
+		}
+		info, err := jobs.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && r.coord.Awaiting() == 0
+	}, "coordinator and executors idle")
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	if len(fake.order) != startsAtEnd {

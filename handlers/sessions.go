@@ -138,7 +138,7 @@ func (c *ControlCenter) checkCredentials(r *http.Request, req loginRequest) (pro
 	if req.MFACode == "" {
 		return user, "MFA code missing", nil
 	}
-	step, ok := auth.MatchTOTP(user.MFASecret, req.MFACode, time.Now())
+	step, ok := auth.MatchTOTP(user.MFASecret, req.MFACode, c.Tokens.Clock())
 	if !ok {
 		return user, "MFA code wrong", nil
 	}

@@ -490,7 +490,7 @@ func (c *ControlCenter) verifyMFA(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errorf(http.StatusConflict, "no MFA enrolment is pending for user %s; POST /users/%s/mfa first", user.Username, id))
 		return
 	}
-	step, ok := auth.MatchTOTP(pending, req.Code, time.Now())
+	step, ok := auth.MatchTOTP(pending, req.Code, c.Tokens.Clock())
 	if !ok {
 		v := &workflow.ValidationError{}
 		v.Add("code", "does not match the enrolled secret (check the device's clock)")

@@ -244,7 +244,7 @@ func TestFailingTwiceThenSucceedingTakesThreeAttemptsWithOneID(t *testing.T) {
 	if a := d.Attempts[0]; a.Outcome != "retrying" || *a.StatusCode != 500 || a.NextRetryAt == nil || a.Error == nil || !strings.Contains(*a.Error, "HTTP 500") {
 		t.Errorf("first attempt = %+v", a)
 	}
-	time.Sleep(200 * time.Millisecond) // nothing more may arrive (no duplicate)
+	settled(t, env.Store)
 	if rc.count() != 3 {
 		t.Errorf("receiver got %d requests, want 3", rc.count())
 	}
@@ -464,7 +464,7 @@ func TestTwoInstancesDeliverEachEventOnce(t *testing.T) {
 		completeTask(t, env.Store)
 	}
 	eventstest.Eventually(t, 10*time.Second, func() bool { return rc.count() >= 2*tasks }, "every event delivered")
-	time.Sleep(300 * time.Millisecond) // room for a duplicate to show up
+	settled(t, env.Store)
 	seen := map[string]bool{}
 	for _, d := range rc.deliveries() {
 		id := d.header.Get("webhook-id")
@@ -476,4 +476,30 @@ func TestTwoInstancesDeliverEachEventOnce(t *testing.T) {
 	if len(seen) != 2*tasks {
 		t.Fatalf("%d distinct deliveries, want %d", len(seen), 2*tasks)
 	}
+}
+
+// settled waits until nothing more can be delivered: the dispatcher has
+// acknowledged every event and no delivery job is left (an acknowledged
+// job leaves the work-queue stream). A duplicate would have been sent by
+// then, so a test can count what arrived.
+func settled(t *testing.T, store *events.Store) {
+	t.Helper()
+	ctx := context.Background()
+	js := store.JetStream()
+	eventstest.Eventually(t, 10*time.Second, func() bool {
+		dispatch, err := js.Consumer(ctx, events.EventsStream.Name, webhooks.DispatchConsumer)
+		if err != nil {
+			return false
+		}
+		info, err := dispatch.Info(ctx)
+		if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
+			return false
+		}
+		jobs, err := js.Stream(ctx, webhooks.JobsStream)
+		if err != nil {
+			return false
+		}
+		state, err := jobs.Info(ctx)
+		return err == nil && state.State.Msgs == 0
+	}, "deliveries settled")
 }

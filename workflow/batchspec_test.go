@@ -4,41 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
 	"provisioning/events"
 	"provisioning/workflow"
 )
-
-// referenceBatch is the POST /batch/execute example of the API reference,
-// as written.
-const referenceBatch = `{
-  "name": "multi_cloud_deployment",
-  "version": "1.0.0",
-  "storage_backend": "surrealdb",
-  "parallel_limit": 5,
-  "rollback_enabled": true,
-  "operations": [
-    {
-      "id": "upcloud_servers",
-      "type": "server_batch",
-      "provider": "upcloud",
-      "dependencies": [],
-      "server_configs": [
-        {"name": "web-01", "plan": "1xCPU-2 GB", "zone": "de-fra1"},
-        {"name": "web-02", "plan": "1xCPU-2 GB", "zone": "us-nyc1"}
-      ]
-    },
-    {
-      "id": "aws_taskservs",
-      "type": "taskserv_batch",
-      "provider": "aws",
-      "dependencies": ["upcloud_servers"],
-      "taskservs": ["kubernetes", "cilium", "containerd"]
-    }
-  ]
-}`
 
 func decodeBatch(t *testing.T, body string) workflow.BatchRequest {
 	t.Helper()
@@ -51,7 +23,7 @@ func decodeBatch(t *testing.T, body string) workflow.BatchRequest {
 
 func TestReferenceBatchValidates(t *testing.T) {
 	t.Parallel()
-	b, err := decodeBatch(t, referenceBatch).Batch("01BATCH")
+	b, err := decodeBatch(t, referenceBatch(t)).Batch("01BATCH")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,4 +165,15 @@ func TestBatchDefaultsAndOverrides(t *testing.T) {
 	if a, o := b.Operations[0], b.Operations[1]; a.Infra != "prod" || a.Settings != "base.ncl" || o.Infra != "staging" || o.Settings != "staging.ncl" {
 		t.Fatalf("operations %+v", b.Operations)
 	}
+}
+
+// referenceBatch is the POST /batch/execute example of the API reference,
+// as written (shared with the end-to-end test in package app).
+func referenceBatch(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("testdata/reference_batch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
