@@ -37,9 +37,9 @@ func runWebhooksList(a *app, args []string) error {
 	}
 	rows := make([][]string, len(hooks))
 	for i, h := range hooks {
-		rows[i] = []string{h.ID, h.URL, strings.Join(h.Events, ","), orDash(h.Source), when(h.CreatedAt)}
+		rows[i] = []string{h.ID, h.URL, strings.Join(h.Events, ","), h.Status, orDash(h.Source), when(h.CreatedAt)}
 	}
-	a.out.table([]string{"ID", "URL", "EVENTS", "SOURCE", "CREATED"}, rows)
+	a.out.table([]string{"ID", "URL", "EVENTS", "STATUS", "SOURCE", "CREATED"}, rows)
 	return nil
 }
 
@@ -57,7 +57,8 @@ func runWebhooksGet(a *app, args []string) error {
 		return a.out.JSON(h)
 	}
 	a.out.fields([][2]string{{"ID", h.ID}, {"URL", h.URL}, {"Events", strings.Join(h.Events, ", ")},
-		{"Description", orDash(h.Description)}, {"Source", orDash(h.Source)}, {"Created", when(h.CreatedAt)}})
+		{"Description", orDash(h.Description)}, {"Status", h.Status}, {"Disabled because", orDash(h.DisabledReason)},
+		{"Source", orDash(h.Source)}, {"Created", when(h.CreatedAt)}})
 	return nil
 }
 
@@ -118,11 +119,14 @@ func runWebhooksDeliveries(a *app, args []string) error {
 	}
 	rows := make([][]string, len(ds))
 	for i, d := range ds {
-		code := "-"
-		if d.LastStatus != 0 {
-			code = fmt.Sprint(d.LastStatus)
+		code, errText := "-", ""
+		if d.StatusCode != nil {
+			code = fmt.Sprint(*d.StatusCode)
 		}
-		rows[i] = []string{d.ID, d.Event, d.Status, fmt.Sprint(d.Attempts), code, when(d.CreatedAt), orDash(d.LastError)}
+		if d.Error != nil {
+			errText = *d.Error
+		}
+		rows[i] = []string{d.ID, d.Event, d.Status, fmt.Sprint(d.Attempt), code, when(d.CreatedAt), orDash(errText)}
 	}
 	a.out.table([]string{"ID", "EVENT", "STATUS", "ATTEMPTS", "HTTP", "CREATED", "ERROR"}, rows)
 	return nil

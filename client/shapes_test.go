@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"provisioning/client"
+	"provisioning/webhooks"
 	"provisioning/workflow"
 )
 
@@ -49,4 +50,36 @@ func keys(t *testing.T, v any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestWebhookShapesCoverTheServers: the endpoint (with its secret, as
+// created), the delivery and its attempts survive a round trip through
+// the SDK's types.
+func TestWebhookShapesCoverTheServers(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 9, 26, 10, 0, 0, 0, time.UTC)
+	code, msg := 500, "HTTP 500"
+	created := webhooks.Created{Endpoint: webhooks.Endpoint{ID: "w", URL: "https://example.com", Events: []string{"*"}, Description: "d",
+		Source: "api", Status: "disabled", CreatedAt: now, UpdatedAt: now, DisabledAt: &now, DisabledReason: "failing",
+		ConsecutiveFailures: 3, FailingSince: &now, LastSuccessAt: &now}, Secret: "s"}
+	attempt := webhooks.Attempt{Attempt: 1, At: now, Outcome: "retrying", StatusCode: &code, LatencyMS: 1.5, Error: &msg, NextRetryAt: &now}
+	delivery := webhooks.Delivery{ID: "d", WebhookID: "w", Event: "task.completed", EventID: "e", EventSeq: 7, Status: "retrying",
+		Attempt: 1, StatusCode: &code, LatencyMS: 1.5, Error: &msg, NextRetryAt: &now, CreatedAt: now, UpdatedAt: now,
+		Attempts: []webhooks.Attempt{attempt}}
+	for _, tc := range []struct {
+		name         string
+		server, into any
+	}{
+		{"webhook", created, &client.Webhook{}},
+		{"delivery", delivery, &client.Delivery{}},
+		{"attempt", attempt, &client.Attempt{}},
+	} {
+		b, _ := json.Marshal(tc.server)
+		if err := json.Unmarshal(b, tc.into); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got, want := keys(t, tc.into), keys(t, tc.server); !reflect.DeepEqual(got, want) {
+			t.Errorf("client %s fields %v\nserver fields %v", tc.name, got, want)
+		}
+	}
 }

@@ -7,7 +7,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"iter"
 	"net/http"
 	"time"
@@ -24,31 +23,56 @@ type WebhookRequest struct {
 }
 
 // Webhook is a registered endpoint. Secret is only set in the answer of
-// CreateWebhook.
+// CreateWebhook. Status is active or disabled (after repeated failures,
+// with DisabledReason); Source says whether the API or the configuration
+// file registered it.
 type Webhook struct {
-	ID          string    `json:"id"`
-	URL         string    `json:"url"`
-	Events      []string  `json:"events"`
-	Secret      string    `json:"secret,omitempty"`
-	Description string    `json:"description,omitempty"`
-	Enabled     *bool     `json:"enabled,omitempty"`
-	Source      string    `json:"source,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID                  string     `json:"id"`
+	URL                 string     `json:"url"`
+	Events              []string   `json:"events"`
+	Secret              string     `json:"secret,omitempty"`
+	Description         string     `json:"description,omitempty"`
+	Source              string     `json:"source"`
+	Status              string     `json:"status"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
+	DisabledAt          *time.Time `json:"disabled_at"`
+	DisabledReason      string     `json:"disabled_reason,omitempty"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	FailingSince        *time.Time `json:"failing_since"`
+	LastSuccessAt       *time.Time `json:"last_success_at"`
 }
 
-// Delivery is one attempt series of sending one event to one endpoint.
+// Delivery is one event sent (or being sent) to one endpoint; its id is
+// the webhook-id header, the same on every attempt. Attempt counts the
+// attempts so far, Attempts lists them; StatusCode, LatencyMS and Error
+// are the last attempt's.
 type Delivery struct {
-	ID            string          `json:"id"`
-	WebhookID     string          `json:"webhook_id"`
-	Event         string          `json:"event"`
-	Status        string          `json:"status"`
-	Attempts      int             `json:"attempts"`
-	LastStatus    int             `json:"last_status_code,omitempty"`
-	LastError     string          `json:"last_error,omitempty"`
-	CreatedAt     time.Time       `json:"created_at"`
-	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
-	DeliveredAt   *time.Time      `json:"delivered_at,omitempty"`
-	Payload       json.RawMessage `json:"payload,omitempty"`
+	ID          string     `json:"id"`
+	WebhookID   string     `json:"webhook_id"`
+	Event       string     `json:"event"`
+	EventID     string     `json:"event_id"`
+	EventSeq    uint64     `json:"event_seq"`
+	Status      string     `json:"status"`
+	Attempt     int        `json:"attempt"`
+	StatusCode  *int       `json:"status_code"`
+	LatencyMS   float64    `json:"latency_ms"`
+	Error       *string    `json:"error"`
+	NextRetryAt *time.Time `json:"next_retry_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	Attempts    []Attempt  `json:"attempts"`
+}
+
+// Attempt is one HTTP attempt of a delivery.
+type Attempt struct {
+	Attempt     int        `json:"attempt"`
+	At          time.Time  `json:"at"`
+	Outcome     string     `json:"outcome"`
+	StatusCode  *int       `json:"status_code"`
+	LatencyMS   float64    `json:"latency_ms"`
+	Error       *string    `json:"error"`
+	NextRetryAt *time.Time `json:"next_retry_at"`
 }
 
 // CreateWebhook registers an endpoint; keep the answer's Secret, it is
