@@ -239,17 +239,13 @@ func TestLiveSessionAndUsers(t *testing.T) {
 	}
 }
 
-// TestLiveSubscribe runs where the orchestrator serves /ws; before that
-// lands the server answers 404 and the test says so.
+// TestLiveSubscribe follows a task over the orchestrator's /ws.
 func TestLiveSubscribe(t *testing.T) {
 	t.Parallel()
 	c := live(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sub, err := c.Subscribe(ctx, client.SubscribeOptions{Events: []string{client.EventTaskStatusChanged}})
-	if errors.Is(err, client.ErrNotFound) {
-		t.Skip("the orchestrator has no /ws yet (404): the WebSocket runs against the fake server only")
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,22 +98,49 @@ func completes(t *testing.T, in *app.Instance, token, id, status string) {
 	}, "task %s never became %s", id, status)
 }
 
-// hasWS reports whether the instance serves the WebSocket (it lands with
-// another branch).
-func hasWS(t *testing.T, in *app.Instance, token string) bool {
-	c, err := client.New(in.OrchestratorURL(), in.ControlURL(), client.WithToken(token))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := c.Subscribe(context.Background(), client.SubscribeOptions{})
-	if errors.Is(err, client.ErrNotFound) {
-		return false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = sub.Close()
-	return true
+// referenceCase runs the API reference's SDK example as written (cmd is
+// the interpreter and its arguments): it submits a task that completes.
+func referenceCase(t *testing.T, in *app.Instance, token, wd string, cmd ...string) {
+	t.Run("reference example unchanged", func(t *testing.T) {
+		code, out, errw := run(t, wd, serverEnv(in, token), nil, cmd[0], cmd[1:]...)
+		m := taskLine.FindStringSubmatch(out)
+		if code != 0 || m == nil {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errw)
+		}
+		completes(t, in, token, m[1], client.StatusCompleted)
+	})
+}
+
+// clientCases runs a complete small client (interpreter, script) against
+// the instance: submit, list, a refused submission, and watch with the
+// exit status of the workflow.
+func clientCases(t *testing.T, in *app.Instance, token, wd, interpreter, file string) {
+	t.Run("client", func(t *testing.T) {
+		script := func(args ...string) (int, string, string) {
+			return run(t, wd, serverEnv(in, ""), nil, interpreter, append([]string{file}, args...)...)
+		}
+		submit := func(infra string) string {
+			code, out, errw := script("submit", "--infra", infra)
+			id := strings.TrimSpace(out)
+			if code != 0 || len(id) != 26 {
+				t.Fatalf("submit %s: exit %d %q %s", infra, code, out, errw)
+			}
+			return id
+		}
+		id := submit("production")
+		completes(t, in, token, id, client.StatusCompleted)
+		if code, out, _ := script("tasks"); code != 0 || !strings.Contains(out, id) {
+			t.Errorf("tasks: exit %d\n%s", code, out)
+		}
+		if code, _, errw := script("submit", "--infra", "bad infra"); code != 3 || !strings.Contains(errw, "infra:") {
+			t.Errorf("invalid submit: exit %d %s", code, errw)
+		}
+		for infra, want := range map[string]int{"watched": 0, "failing-watched": 1} {
+			if code, out, errw := script("watch", submit(infra)); code != want {
+				t.Errorf("watch %s: exit %d, want %d\n%s%s", infra, code, want, out, errw)
+			}
+		}
+	})
 }
 
 // signed is a webhook delivery signed as CONTRACT.md says: the Standard
@@ -216,39 +243,8 @@ func TestPython(t *testing.T) {
 	in, token := instance(t)
 	wd := dir(t, "python")
 
-	t.Run("reference example unchanged", func(t *testing.T) {
-		code, out, errw := run(t, wd, serverEnv(in, token), nil, python, "run_reference.py")
-		m := taskLine.FindStringSubmatch(out)
-		if code != 0 || m == nil {
-			t.Fatalf("exit %d\n%s\n%s", code, out, errw)
-		}
-		completes(t, in, token, m[1], client.StatusCompleted)
-	})
-	t.Run("client", func(t *testing.T) {
-		code, out, errw := run(t, wd, serverEnv(in, ""), nil, python, "provisioning_client.py", "submit", "--infra", "production")
-		id := strings.TrimSpace(out)
-		if code != 0 || len(id) != 26 {
-			t.Fatalf("submit: exit %d %q %s", code, out, errw)
-		}
-		completes(t, in, token, id, client.StatusCompleted)
-		if code, out, _ := run(t, wd, serverEnv(in, ""), nil, python, "provisioning_client.py", "tasks"); code != 0 || !strings.Contains(out, id) {
-			t.Errorf("tasks: exit %d\n%s", code, out)
-		}
-		code, _, errw = run(t, wd, serverEnv(in, ""), nil, python, "provisioning_client.py", "submit", "--infra", "bad infra")
-		if code != 3 || !strings.Contains(errw, "infra:") {
-			t.Errorf("invalid submit: exit %d %s", code, errw)
-		}
-		if !hasWS(t, in, token) {
-			t.Log("the orchestrator answers 404 on /ws (not merged yet): watch is not run")
-			return
-		}
-		for infra, want := range map[string]int{"watched": 0, "failing-watched": 1} {
-			_, out, _ := run(t, wd, serverEnv(in, ""), nil, python, "provisioning_client.py", "submit", "--infra", infra)
-			if code, out, errw := run(t, wd, serverEnv(in, ""), nil, python, "provisioning_client.py", "watch", strings.TrimSpace(out)); code != want {
-				t.Errorf("watch %s: exit %d, want %d\n%s%s", infra, code, want, out, errw)
-			}
-		}
-	})
+	referenceCase(t, in, token, wd, python, "run_reference.py")
+	clientCases(t, in, token, wd, python, "provisioning_client.py")
 	verifyCases(t, wd, python, "provisioning_client.py", "verify")
 	watchCases(t, wd, python, "provisioning_client.py", "watch")
 }
@@ -279,39 +275,8 @@ func TestJavaScript(t *testing.T) {
 	}
 	in, token := instance(t)
 
-	t.Run("reference example unchanged", func(t *testing.T) {
-		code, out, errw := run(t, wd, serverEnv(in, token), nil, node, "--import", "./reference-shim.mjs", "sdk-example.mjs")
-		m := taskLine.FindStringSubmatch(out)
-		if code != 0 || m == nil {
-			t.Fatalf("exit %d\n%s\n%s", code, out, errw)
-		}
-		completes(t, in, token, m[1], client.StatusCompleted)
-	})
-	t.Run("client", func(t *testing.T) {
-		code, out, errw := run(t, wd, serverEnv(in, ""), nil, node, "provisioning-client.mjs", "submit", "--infra", "production")
-		id := strings.TrimSpace(out)
-		if code != 0 || len(id) != 26 {
-			t.Fatalf("submit: exit %d %q %s", code, out, errw)
-		}
-		completes(t, in, token, id, client.StatusCompleted)
-		if code, out, _ := run(t, wd, serverEnv(in, ""), nil, node, "provisioning-client.mjs", "tasks"); code != 0 || !strings.Contains(out, id) {
-			t.Errorf("tasks: exit %d\n%s", code, out)
-		}
-		code, _, errw = run(t, wd, serverEnv(in, ""), nil, node, "provisioning-client.mjs", "submit", "--infra", "bad infra")
-		if code != 3 || !strings.Contains(errw, "infra:") {
-			t.Errorf("invalid submit: exit %d %s", code, errw)
-		}
-		if !hasWS(t, in, token) {
-			t.Log("the orchestrator answers 404 on /ws (not merged yet): watch is not run")
-			return
-		}
-		for infra, want := range map[string]int{"watched": 0, "failing-watched": 1} {
-			_, out, _ := run(t, wd, serverEnv(in, ""), nil, node, "provisioning-client.mjs", "submit", "--infra", infra)
-			if code, out, errw := run(t, wd, serverEnv(in, ""), nil, node, "provisioning-client.mjs", "watch", strings.TrimSpace(out)); code != want {
-				t.Errorf("watch %s: exit %d, want %d\n%s%s", infra, code, want, out, errw)
-			}
-		}
-	})
+	referenceCase(t, in, token, wd, node, "--import", "./reference-shim.mjs", "sdk-example.mjs")
+	clientCases(t, in, token, wd, node, "provisioning-client.mjs")
 	verifyCases(t, wd, node, "provisioning-client.mjs", "verify")
 	watchCases(t, wd, node, "provisioning-client.mjs", "watch")
 }
