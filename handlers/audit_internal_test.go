@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"provisioning/events"
+	"provisioning/events/eventstest"
 )
 
 // gatedAppender records what it is asked to append; the first append
@@ -58,26 +59,15 @@ func auditUnderLoad(t *testing.T, fail error) (*gatedAppender, map[string]error)
 	}
 	wg.Add(1)
 	go record("first")
-	waitFor(t, func() bool { store.mu.Lock(); defer store.mu.Unlock(); return len(store.got) == 1 })
+	eventstest.Eventually(t, 5*time.Second, func() bool { store.mu.Lock(); defer store.mu.Unlock(); return len(store.got) == 1 }, "first append")
 	for i := range 6 {
 		wg.Add(1)
 		go record(fmt.Sprintf("later-%d", i))
-		waitFor(t, func() bool { return a.pendingCount() == i+1 })
+		eventstest.Eventually(t, 5*time.Second, func() bool { return a.pendingCount() == i+1 }, "%d records waiting", i+1)
 	}
 	close(store.release)
 	wg.Wait()
 	return store, errs
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // Records of requests that finish while an audit append is in flight go

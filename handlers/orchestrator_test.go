@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -328,6 +329,18 @@ func TestCancelPendingTaskNeverRuns(t *testing.T) {
 	c, cfg := start(t, func(c *app.Config) { c.SimSpeed = 1; c.Workers = 1 })
 	busy := submitTask(t, c, "/workflows/servers/create", map[string]any{"infra": "busy"})
 	waitStatus(t, c, busy, "Running", 30*time.Second)
+	journal := func() []simulator.JournalEntry {
+		entries, err := simulator.ReadJournal(cfg.DataDir + "/simulator/state.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return entries
+	}
+	// The simulator's journal records the busy run: it would record the
+	// queued one too.
+	eventstest.Eventually(t, 30*time.Second, func() bool {
+		return slices.ContainsFunc(journal(), func(e simulator.JournalEntry) bool { return e.TaskID == busy })
+	}, "the busy run is in the journal")
 	queued := submitTask(t, c, "/workflows/servers/create", map[string]any{"infra": "queued"})
 	res := c.Do(t, "POST", "/tasks/"+queued+"/cancel", nil)
 	if res.Status != 200 {
@@ -337,8 +350,14 @@ func TestCancelPendingTaskNeverRuns(t *testing.T) {
 		t.Fatalf("queued task after cancel: %+v", task)
 	}
 	c.Do(t, "POST", "/tasks/"+busy+"/cancel", nil)
-	entries, _ := simulator.ReadJournal(cfg.DataDir + "/simulator/state.json")
-	for _, e := range entries {
+	waitStatus(t, c, busy, "Cancelled", 30*time.Second)
+	// The worker is free now: had the queued job still been runnable, it
+	// would be taken next. Wait until no job is left queued or held.
+	eventstest.Eventually(t, 30*time.Second, func() bool {
+		text := string(c.Do(t, "GET", "/metrics", nil).Raw)
+		return strings.Contains(text, "\norchestrator_work_queue_pending 0\n") && strings.Contains(text, "\norchestrator_work_queue_in_flight 0\n")
+	}, "work queue drained")
+	for _, e := range journal() {
 		if e.TaskID == queued {
 			t.Fatalf("the cancelled task ran: %+v", e)
 		}

@@ -31,7 +31,7 @@ func TestEveryRouteIsProtected(t *testing.T) {
 		h    http.Handler
 		base string
 	}{
-		{"orchestrator", (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Recovery: &handlers.Recovery{}}).Handler(), in.OrchestratorURL()},
+		{"orchestrator", (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}, Recovery: &handlers.Recovery{}}).Handler(), in.OrchestratorURL()},
 		{"control center", (&handlers.ControlCenter{Registry: prometheus.NewRegistry()}).Handler(), in.ControlURL()},
 	}
 	seen := 0

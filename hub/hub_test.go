@@ -17,16 +17,29 @@ import (
 
 func appendTasks(t *testing.T, env *eventstest.Env, n int) []string {
 	t.Helper()
+	ids, err := tryAppendTasks(env, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// tryAppendTasks appends n TaskCreated events; it may run in a goroutine
+// of its own (which must not call t.Fatal).
+func tryAppendTasks(env *eventstest.Env, n int) ([]string, error) {
 	var ids []string
 	for i := 0; i < n; i++ {
 		id := events.NewID()
-		e, _ := events.New(events.TaskCreated, id, events.TaskCreatedData{TaskID: id})
+		e, err := events.New(events.TaskCreated, id, events.TaskCreatedData{TaskID: id})
+		if err != nil {
+			return ids, err
+		}
 		if _, err := env.Store.Append(context.Background(), e); err != nil {
-			t.Fatal(err)
+			return ids, fmt.Errorf("append task %d: %w", i, err)
 		}
 		ids = append(ids, id)
 	}
-	return ids
+	return ids, nil
 }
 
 func startHub(t *testing.T, env *eventstest.Env, ring int) *hub.Hub {
@@ -90,8 +103,9 @@ func TestSinceReplaysThenGoesLiveWithoutGapOrDuplicate(t *testing.T) {
 			appendTasks(t, env, 20) // before the hub: only in the stream
 			h := startHub(t, env, tc.ring)
 			var wg sync.WaitGroup
+			var appendErr error
 			wg.Add(1)
-			go func() { defer wg.Done(); appendTasks(t, env, 200) }()
+			go func() { defer wg.Done(); _, appendErr = tryAppendTasks(env, 200) }()
 			subs := make([]*hub.Subscription, 0, 10)
 			for i := 0; i < 10; i++ {
 				s, err := h.Subscribe(context.Background(), hub.Filter{}, uint64(5+i*7), 10_000)
@@ -103,6 +117,9 @@ func TestSinceReplaysThenGoesLiveWithoutGapOrDuplicate(t *testing.T) {
 				time.Sleep(time.Millisecond) // spread the subscriptions over the appends
 			}
 			wg.Wait()
+			if appendErr != nil {
+				t.Fatal(appendErr)
+			}
 			for i, s := range subs {
 				from := uint64(5 + i*7)
 				contiguous(t, mustCollect(t, s, int(220-from+1)), from)

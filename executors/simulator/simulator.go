@@ -157,7 +157,9 @@ func (r *run) main(ctx context.Context) int {
 		return 1
 	}
 	code := r.steps(ctx, state)
-	release(code)
+	if err := release(code); err != nil {
+		fmt.Fprintln(r.errw, "warning:", err)
+	}
 	if overlap {
 		fmt.Fprintln(r.errw, "warning: another run of this task was in progress")
 	}

@@ -64,23 +64,29 @@ type JournalEntry struct {
 	Time    time.Time `json:"time"`
 }
 
-func (s *State) journal(e JournalEntry) {
+func (s *State) journal(e JournalEntry) error {
 	e.PID, e.Time = os.Getpid(), time.Now().UTC()
-	line, _ := json.Marshal(e)
+	line, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(s.journalPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return
+		return fmt.Errorf("simulator journal: %w", err)
 	}
-	defer f.Close()
-	_, _ = f.Write(append(line, '\n'))
+	_, werr := f.Write(append(line, '\n'))
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return fmt.Errorf("simulator journal: %w", err)
+	}
+	return nil
 }
 
 // Start records a run of taskID and takes the task's run lock: a byte
 // range of the lock file, which the kernel releases when the process dies
 // however it dies. overlap reports that another live process held it.
-func (s *State) Start(taskID, attempt string) (release func(code int), overlap bool, err error) {
+func (s *State) Start(taskID, attempt string) (release func(code int) error, overlap bool, err error) {
 	if taskID == "" {
-		return func(int) {}, false, nil
+		return func(int) error { return nil }, false, nil
 	}
 	f, err := os.OpenFile(s.lockPath(), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -91,12 +97,18 @@ func (s *State) Start(taskID, attempt string) (release func(code int), overlap b
 	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: int64(h.Sum64() >> 2), Len: 1}
 	if err := syscall.FcntlFlock(f.Fd(), syscall.F_SETLK, &lk); err != nil {
 		overlap = true
-		s.journal(JournalEntry{Event: "overlap", TaskID: taskID, Attempt: attempt})
+		if err := s.journal(JournalEntry{Event: "overlap", TaskID: taskID, Attempt: attempt}); err != nil {
+			f.Close()
+			return nil, true, err
+		}
 	}
-	s.journal(JournalEntry{Event: "start", TaskID: taskID, Attempt: attempt})
-	return func(code int) {
-		s.journal(JournalEntry{Event: "end", TaskID: taskID, Attempt: attempt, Code: &code})
+	if err := s.journal(JournalEntry{Event: "start", TaskID: taskID, Attempt: attempt}); err != nil {
 		f.Close()
+		return nil, overlap, err
+	}
+	return func(code int) error {
+		defer f.Close()
+		return s.journal(JournalEntry{Event: "end", TaskID: taskID, Attempt: attempt, Code: &code})
 	}, overlap, nil
 }
 
