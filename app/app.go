@@ -115,6 +115,8 @@ type Instance struct {
 	cfg      Config
 	log      *slog.Logger
 	registry *prometheus.Registry
+	// id names this instance's executors and coordinators in events.
+	id string
 
 	nats  *server.Server // nil with NATSURL
 	conn  *nats.Conn
@@ -147,7 +149,7 @@ type Instance struct {
 // APIs. It returns once the APIs listen; views catch up in the background
 // (reads wait for them).
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Instance, error) {
-	in := &Instance{cfg: cfg, log: log, registry: prometheus.NewRegistry(), errs: make(chan error, 8)}
+	in := &Instance{cfg: cfg, log: log, registry: prometheus.NewRegistry(), id: executors.NewInstanceID(), errs: make(chan error, 8)}
 	in.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := in.start(ctx); err != nil {
 		in.Close(context.Background())
@@ -191,13 +193,13 @@ func (in *Instance) start(ctx context.Context) error {
 	in.registry.MustRegister(in.view.Collector(), in.view.FailuresCollector(), executors.NewQueueCollector(store),
 		projections.ViewCollector{Tasks: in.tasks, Batches: in.batches})
 	in.pool = executors.NewPool(store, executors.Config{
-		CLI: in.cfg.CLI, Env: in.childEnv(), Workers: in.cfg.Workers, AckWait: in.cfg.JobAckWait,
+		ID: in.id, CLI: in.cfg.CLI, Env: in.childEnv(), Workers: in.cfg.Workers, AckWait: in.cfg.JobAckWait,
 		MaxAttempts: in.cfg.MaxAttempts, DefaultTimeout: in.cfg.TaskTimeout, KillGrace: in.cfg.KillGrace,
 		ShutdownGrace: in.cfg.ShutdownGrace,
 	}, nil, in.log, in.registry)
 
 	in.coord = executors.NewCoordinator(store, in.batches, executors.CoordinatorConfig{
-		CLI: strings.Join(in.cfg.CLI, " "), TaskTimeout: in.cfg.TaskTimeout,
+		ID: in.id, CLI: strings.Join(in.cfg.CLI, " "), TaskTimeout: in.cfg.TaskTimeout,
 	}, in.log, in.registry)
 	in.view.OnApply(in.coord.Observe)
 	if err := os.MkdirAll(in.cfg.DataDir, 0o750); err != nil {

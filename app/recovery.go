@@ -41,7 +41,7 @@ func (in *Instance) wireRecovery(bg context.Context) {
 	in.recovery.rollbacks, in.recovery.checkpoints = projections.NewRollbacks(), projections.NewCheckpoints()
 	in.view.Add(in.recovery.rollbacks, in.recovery.checkpoints)
 	in.view.Timeline = &projections.Timeline{Store: in.store, Objects: in.recovery.objects, Log: in.log}
-	in.recovery.coord = executors.NewRollbackCoordinator(in.store, in.recovery.rollbacks, "", 0, in.log)
+	in.recovery.coord = executors.NewRollbackCoordinator(in.store, in.recovery.rollbacks, in.id, 0, in.log)
 	in.view.OnApply(in.recovery.coord.Observe)
 	in.goRun("rollback coordinator", func() error { return in.recovery.coord.Run(bg, in.view.Ready()) })
 }

@@ -1,6 +1,10 @@
 package executors
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // offer never waits for the reporter and keeps only the newest line: the
 // goroutine copying stdout must not stop while an append is slow.
@@ -16,5 +20,17 @@ func TestOfferKeepsTheNewestLineWithoutWaiting(t *testing.T) {
 	case p := <-x.progress:
 		t.Fatalf("a second line %v was kept", p)
 	default:
+	}
+}
+
+// The output kept is the last OutputLimit bytes, whatever the lines.
+func TestOutputTailKeepsTheLastBytes(t *testing.T) {
+	w := &lineWriter{tail: tailBuffer{limit: 250}}
+	for i := range 40 {
+		fmt.Fprintf(w, "line %02d %s\n", i, strings.Repeat("x", 90))
+	}
+	got := w.tail.String()
+	if len(got) > 250 || !strings.HasSuffix(got, "line 39 "+strings.Repeat("x", 90)) || strings.Contains(got, "line 37") {
+		t.Fatalf("tail of %d bytes: %q", len(got), got)
 	}
 }

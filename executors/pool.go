@@ -53,7 +53,6 @@ type Config struct {
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	host, _ := os.Hostname()
 	return Config{
 		Workers:          8,
 		AckWait:          30 * time.Second,
@@ -65,8 +64,17 @@ func DefaultConfig() Config {
 		ProgressInterval: 250 * time.Millisecond,
 		OutputLimit:      64 << 10,
 		StderrLimit:      4 << 10,
-		ID:               fmt.Sprintf("%s-%d-%s", host, os.Getpid(), events.NewID()[20:]),
+		ID:               NewInstanceID(),
 	}
+}
+
+// NewInstanceID names an instance in the events its executors and
+// coordinators append: host, process and a random suffix. One instance
+// uses one id for all of them, so its events can be told apart from
+// another's and traced to one process.
+func NewInstanceID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), events.NewID()[20:])
 }
 
 func (c Config) withDefaults() Config {

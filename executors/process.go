@@ -64,7 +64,7 @@ func (p Process) Run(ctx context.Context, job Job, progress func(Progress)) Resu
 	if len(job.Argv) == 0 {
 		return Result{ExitCode: -1, Err: errors.New("no command to run")}
 	}
-	stdout := &lineWriter{limit: p.OutputLimit, progress: progress}
+	stdout := &lineWriter{progress: progress, tail: tailBuffer{limit: p.OutputLimit}}
 	stderr := &tailBuffer{limit: p.StderrLimit}
 	cmd := exec.CommandContext(ctx, job.Argv[0], job.Argv[1:]...)
 	cmd.Env = job.Env
@@ -106,7 +106,9 @@ func signalGroup(cmd *exec.Cmd, sig syscall.Signal) error {
 	return err
 }
 
-// tailBuffer keeps the last limit bytes written to it.
+// tailBuffer keeps the last limit bytes written to it. It trims only
+// when it holds twice that, so a long output costs one copy per limit
+// bytes written rather than one per write.
 type tailBuffer struct {
 	mu    sync.Mutex
 	limit int
@@ -117,16 +119,32 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
-	if t.limit > 0 && len(t.buf) > t.limit {
+	t.trim()
+	return len(p), nil
+}
+
+// writeLine appends l and a newline.
+func (t *tailBuffer) writeLine(l []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(append(t.buf, l...), '\n')
+	t.trim()
+}
+
+func (t *tailBuffer) trim() {
+	if t.limit > 0 && len(t.buf) > 2*t.limit {
 		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.limit:]...)
 	}
-	return len(p), nil
 }
 
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
+	b := t.buf
+	if t.limit > 0 && len(b) > t.limit {
+		b = b[len(b)-t.limit:]
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // maxLine bounds one stdout line; longer lines are cut.
@@ -135,7 +153,6 @@ const maxLine = 64 << 10
 // lineWriter splits stdout into lines: progress lines go to progress, the
 // others to a bounded tail.
 type lineWriter struct {
-	limit    int
 	progress func(Progress)
 	partial  []byte
 	tail     tailBuffer
@@ -175,9 +192,7 @@ func (w *lineWriter) line(l []byte) {
 		}
 		return
 	}
-	w.tail.limit = w.limit
-	w.tail.Write(l)
-	w.tail.Write([]byte{'\n'})
+	w.tail.writeLine(l)
 }
 
 func parseProgress(l []byte) (Progress, bool) {

@@ -47,7 +47,7 @@ type ControlCenter struct {
 // in this one function.
 func (c *ControlCenter) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestIDMiddleware(c.Log), recoverer, accessLog, newHTTPMetrics(c.Registry, "control").middleware)
+	r.Use(outerMiddleware(c.Log, c.Registry, "control")...)
 	r.Use(c.Access.guard(r))
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(r))

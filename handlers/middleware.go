@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 type requestIDKey struct{}
@@ -50,6 +51,22 @@ func requestIDMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
 
 // recoverer turns a panic into a logged 500 envelope. http.ErrAbortHandler
 // is re-panicked: it is how a handler aborts a response on purpose.
+// outerMiddleware is what every route of an API passes first, in this
+// order: a request id, then the access log and the HTTP metrics, then the
+// recoverer, so that a panic's 500 is logged and counted like any answer.
+func outerMiddleware(log *slog.Logger, reg prometheus.Registerer, api string) []func(http.Handler) http.Handler {
+	return []func(http.Handler) http.Handler{requestIDMiddleware(log), accessLog, newHTTPMetrics(reg, api).middleware, recoverer}
+}
+
+// wrapResponse records the status and size of the answer, reusing the
+// recorder of an outer middleware.
+func wrapResponse(w http.ResponseWriter, r *http.Request) middleware.WrapResponseWriter {
+	if ww, ok := w.(middleware.WrapResponseWriter); ok {
+		return ww
+	}
+	return middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+}
+
 func recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -72,7 +89,7 @@ func recoverer(next http.Handler) http.Handler {
 func accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		ww := wrapResponse(w, r)
 		next.ServeHTTP(ww, r)
 		logger(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),

@@ -8,14 +8,20 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestPanicBecomesA500EnvelopeWithTheRequestID(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	h := requestIDMiddleware(log)(recoverer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-		panic("boom")
-	})))
+	reg := prometheus.NewRegistry()
+	var h http.Handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
+	outer := outerMiddleware(log, reg, "test")
+	for i := len(outer) - 1; i >= 0; i-- {
+		h = outer[i](h)
+	}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/x", nil)
 	req.Header.Set("X-Request-Id", "req-42")
@@ -32,6 +38,18 @@ func TestPanicBecomesA500EnvelopeWithTheRequestID(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"request_id":"req-42"`) || !strings.Contains(logs.String(), "boom") {
 		t.Fatalf("the panic was not logged with the request id: %s", logs.String())
+	}
+	// The 500 is in the access log and the metrics like any answer.
+	if !strings.Contains(logs.String(), `"msg":"request"`) || !strings.Contains(logs.String(), `"status":500`) {
+		t.Fatalf("the 500 is not in the access log: %s", logs.String())
+	}
+	want := `
+# HELP http_requests_total HTTP requests by API, route pattern, method and status code.
+# TYPE http_requests_total counter
+http_requests_total{api="test",code="500",method="GET",route="unmatched"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "http_requests_total"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -75,7 +75,7 @@ func (o *Orchestrator) UnguardedHandler() http.Handler { return o.router(false) 
 
 func (o *Orchestrator) router(guarded bool) http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestIDMiddleware(o.Log), recoverer, accessLog, newHTTPMetrics(o.Registry, "orchestrator").middleware)
+	r.Use(outerMiddleware(o.Log, o.Registry, "orchestrator")...)
 	if guarded {
 		r.Use(o.Access.guard(r))
 	}
