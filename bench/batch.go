@@ -6,7 +6,6 @@ package bench
 // beside it; it prints nothing itself.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -304,20 +302,14 @@ func resetPeakRSS() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
+// peakRSSMB is this process's peak resident memory (VmHWM) in MB, 0 if
+// unknown.
 func peakRSSMB() float64 {
-	f, err := os.Open("/proc/self/status")
+	mb, err := statusMB(os.Getpid(), "VmHWM")
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return mb
 }
 
 // processCPU is this process's user and system CPU time so far.
@@ -390,14 +382,6 @@ func (s *system) measure(ctx context.Context, first uint64, res *Result) error {
 			decide = append(decide, t.created.Sub(ready))
 		}
 	}
-	res.MedianQueue, res.MedianRun, res.MedianDecide = median(queue), median(run), median(decide)
+	res.MedianQueue, res.MedianRun, res.MedianDecide = Latencies(queue).Percentile(50), Latencies(run).Percentile(50), Latencies(decide).Percentile(50)
 	return nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	return ds[len(ds)/2]
 }

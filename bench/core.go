@@ -287,8 +287,17 @@ func SubmitToRunning(ctx context.Context, opts CoreOptions, n int) ([]Row, error
 			return nil, err
 		}
 		var env struct{ Data string }
-		json.NewDecoder(res.Body).Decode(&env)
+		derr := json.NewDecoder(res.Body).Decode(&env)
 		res.Body.Close()
+		if res.StatusCode/100 != 2 {
+			return nil, fmt.Errorf("POST %s: status %s", url, res.Status)
+		}
+		if derr != nil {
+			return nil, fmt.Errorf("POST %s: decoding the answer: %w", url, derr)
+		}
+		if env.Data == "" {
+			return nil, fmt.Errorf("POST %s: answer has no task id", url)
+		}
 		if err := waitFor(ctx, running, env.Data); err != nil {
 			return nil, err
 		}
@@ -366,34 +375,32 @@ func IdleRSS(ctx context.Context, argv []string, readyLine string, settle time.D
 	return RSS(cmd.Process.Pid)
 }
 
-// RSS reads a process's resident set in MB.
-func RSS(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for %d", pid)
-}
+// RSS reads a process's resident set (VmRSS) in MB.
+func RSS(pid int) (float64, error) { return statusMB(pid, "VmRSS") }
 
-// PeakRSS reads a process's peak resident set (VmHWM) in MB.
-func PeakRSS(pid int) (float64, error) {
+// statusMB reads a memory field (VmRSS, VmHWM, ...) of /proc/<pid>/status,
+// given there in kB, and returns it in MB.
+func statusMB(pid int, field string) (float64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024, nil
+		rest, ok := strings.CutPrefix(line, field+":")
+		if !ok {
+			continue
 		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			break
+		}
+		kb, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s of %d: %w", field, pid, err)
+		}
+		return kb / 1024, nil
 	}
-	return 0, fmt.Errorf("no VmHWM for %d", pid)
+	return 0, fmt.Errorf("no %s for %d", field, pid)
 }
 
 // CorePath measures the submission path of the core alone — event store,

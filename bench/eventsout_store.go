@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"time"
 
 	"provisioning/events"
@@ -88,11 +87,8 @@ func appendProgress(ctx context.Context, store *events.Store, n, rate int) error
 	return nil
 }
 
-// percentiles returns p50 and p99 of ds (sorted in place).
+// percentiles returns p50 and p99 of ds, as Latencies.Percentile picks
+// them.
 func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
-	if len(ds) == 0 {
-		return 0, 0
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[len(ds)*50/100], ds[min(len(ds)-1, len(ds)*99/100)]
+	return Latencies(ds).Percentile(50), Latencies(ds).Percentile(99)
 }
