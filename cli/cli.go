@@ -7,7 +7,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -136,4 +135,3 @@ func usagef(format string, args ...any) error {
 // that failed has said so already).
 func exitCode(code int) error { return &exitError{code: code} }
 
-var errFlagHelp = errors.New("help requested")

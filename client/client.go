@@ -90,8 +90,6 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 // when the server gives one, else back off from 200 ms.
 func WithRetries(n int) Option { return func(c *Client) { c.retries = max(0, n) } }
 
-// withClock replaces time.Now (tests).
-func withClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
 
 // New returns a client of the orchestrator at orchestratorURL (for
 // example http://localhost:9090) and the control center at controlURL

@@ -130,7 +130,6 @@ type Pool struct {
 
 	mu      sync.Mutex
 	running map[string]*execution
-	busy    sync.WaitGroup
 }
 
 // NewPool returns a pool; runner nil means the Process runner. reg

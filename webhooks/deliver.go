@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -347,9 +346,5 @@ func snippet(b []byte) string {
 	if len(b) > maxSnippet {
 		b = b[:maxSnippet]
 	}
-	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
+	return strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
 }

@@ -389,9 +389,12 @@ func (r *Registry) Deliveries(webhookID, status string, offset, limit int) ([]De
 // target is what a delivery needs of its endpoint.
 type target struct {
 	Endpoint
-	Secret        string
-	RegisteredSeq uint64
-	Seq           uint64
+	Secret string
+	Seq    uint64
+}
+
+func (ep *endpoint) target() target {
+	return target{Endpoint: ep.view(), Secret: ep.Secret, Seq: ep.Seq}
 }
 
 // target returns an endpoint with its secret; false when it is gone.
@@ -402,7 +405,7 @@ func (r *Registry) target(id string) (target, bool) {
 	if ep == nil || ep.Deleted {
 		return target{}, false
 	}
-	return target{Endpoint: ep.view(), Secret: ep.Secret, RegisteredSeq: ep.RegisteredSeq, Seq: ep.Seq}, true
+	return ep.target(), true
 }
 
 // subscribers are the active endpoints that get an event named name
@@ -450,7 +453,7 @@ func (r *Registry) configured() []target {
 	for _, id := range r.st.Order {
 		ep := r.st.Endpoints[id]
 		if !ep.Deleted && ep.Source == events.WebhookSourceConfig {
-			out = append(out, target{Endpoint: ep.view(), Secret: ep.Secret, RegisteredSeq: ep.RegisteredSeq, Seq: ep.Seq})
+			out = append(out, ep.target())
 		}
 	}
 	return out

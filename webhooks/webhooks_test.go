@@ -311,14 +311,12 @@ func TestDeadEndpointDoesNotDelayHealthyOne(t *testing.T) {
 	healthy := newReceiver(t)
 	register(t, in, dead.URL, "*")
 	register(t, in, healthy.URL, "*")
-	start := time.Now()
 	for range 5 {
 		completeTask(t, env.Store)
 	}
+	// Well within the dead endpoint's 5 s attempt timeout: the healthy
+	// one never waits behind it.
 	eventstest.Eventually(t, 3*time.Second, func() bool { return healthy.count() == 10 }, "the healthy endpoint gets all 10 events while the dead one hangs")
-	if d := time.Since(start); d > cfg.Timeout {
-		t.Fatalf("healthy deliveries took %s", d)
-	}
 }
 
 func TestPrivateTargets(t *testing.T) {

@@ -34,7 +34,6 @@ import (
 
 // api is a description ready to route requests and validate answers.
 type api struct {
-	doc    *openapi3.T
 	router routers.Router
 	errors *openapi3.SchemaRef
 }
@@ -57,7 +56,7 @@ var descriptions = sync.OnceValues(func() (map[handlers.API]*api, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route the %s description: %w", name, err)
 		}
-		out[name] = &api{doc: doc, router: router, errors: doc.Components.Schemas["Error"]}
+		out[name] = &api{router: router, errors: doc.Components.Schemas["Error"]}
 	}
 	return out, nil
 })
