@@ -112,6 +112,9 @@ type Submission struct {
 	// Present is whether it is there at the end (for an acknowledged
 	// submission anything but true is a loss).
 	Present bool `json:"present"`
+	// CheckError is why Present could not be found out (then the
+	// submission is reported as unchecked, not as lost).
+	CheckError string `json:"check_error,omitempty"`
 }
 
 // Report is the outcome of a run.
@@ -192,9 +195,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	stopWork()
 	rep.Kills, rep.Recovery = len(srv.kills), srv.recovery
 
-	settle, cancel := context.WithTimeout(ctx, cfg.Settle)
-	defer cancel()
-	if err := check(settle, cfg, cl, srv, subs, &rep); err != nil {
+	// check bounds the wait for the work by cfg.Settle and gives the
+	// checks after it a deadline of their own, both from ctx.
+	if err := check(ctx, cfg, cl, srv, subs, &rep); err != nil {
 		return rep, err
 	}
 	rep.Submissions = subs.all()

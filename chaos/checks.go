@@ -17,13 +17,23 @@ import (
 	"provisioning/executors/simulator"
 )
 
-// check waits for the work to end, then checks everything from outside.
+// checkTimeout bounds the checks that follow the wait for the work to
+// end (API reads, the event stream, two replays).
+const checkTimeout = 5 * time.Minute
+
+// check waits (at most cfg.Settle) for the work to end, then checks
+// everything from outside under a deadline of its own, so that a slow
+// settle does not leave the checks without time.
 func check(ctx context.Context, cfg Config, cl *api, srv *server, subs *submissions, rep *Report) error {
-	tasks, err := settle(ctx, cl, subs)
+	settleCtx, cancelSettle := context.WithTimeout(ctx, cfg.Settle)
+	tasks, err := settle(settleCtx, cl, subs)
+	cancelSettle()
 	if err != nil {
 		rep.fail("%v", err)
 	}
 	rep.Tasks = len(tasks)
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
 	checkPresent(ctx, cl, subs, tasks, rep)
 	checkRuns(srv, rep)
 	if err := checkStream(ctx, srv, cl, rep); err != nil {
@@ -81,15 +91,22 @@ func checkPresent(ctx context.Context, cl *api, subs *submissions, tasks []task,
 	}
 	list := subs.all()
 	for i, s := range list {
+		var err error
 		switch {
 		case s.Answer == Acknowledged && s.Kind == "servers":
-			list[i].Present, _ = cl.exists(ctx, "/tasks/"+s.ID)
+			list[i].Present, err = cl.exists(ctx, "/tasks/"+s.ID)
 		case s.Answer == Acknowledged && s.Kind == "batch":
-			list[i].Present, _ = cl.exists(ctx, "/batch/operations/"+s.ID)
+			list[i].Present, err = cl.exists(ctx, "/batch/operations/"+s.ID)
 		case s.Answer == Acknowledged && s.Kind == "rollback":
-			list[i].Present, _ = cl.exists(ctx, "/state/workflows/"+s.ID+"/progress")
+			list[i].Present, err = cl.exists(ctx, "/state/workflows/"+s.ID+"/progress")
 		case s.Kind == "servers":
 			list[i].Present = byInfra[s.Name]
+		}
+		if err != nil {
+			// Not known to be lost: whether it is there could not be read.
+			list[i].CheckError = err.Error()
+			rep.fail("could not check %s %s (acknowledged, id %s): %v", s.Kind, s.Name, s.ID, err)
+			continue
 		}
 		if s.Answer == Acknowledged && !list[i].Present {
 			rep.fail("LOST: %s %s was acknowledged (%d, id %s) and is not there", s.Kind, s.Name, s.Status, s.ID)
@@ -200,23 +217,32 @@ func checkStream(ctx context.Context, srv *server, cl *api, rep *Report) error {
 		rep.fail("the event stream has holes: first %d, last %d, %d messages, %d deleted", s.FirstSeq, s.LastSeq, s.Msgs, s.NumDeleted)
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	var failures float64
+wait:
 	for {
-		lag, failures, err := metrics(ctx, srv)
+		lag, f, err := metrics(ctx, srv)
 		if err != nil {
 			return err
 		}
-		if failures != 0 {
-			rep.fail("the views could not apply %v events (see the serve logs)", failures)
-		}
+		failures = f
 		if lag == 0 {
-			return nil
+			break
 		}
 		if time.Now().After(deadline) {
 			rep.fail("the views are %v events behind the stream", lag)
-			return nil
+			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			rep.fail("the views are %v events behind the stream when the wait was over: %v", lag, ctx.Err())
+			break wait
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
+	if failures != 0 {
+		rep.fail("the views could not apply %v events (see the serve logs)", failures)
+	}
+	return nil
 }
 
 // metrics reads the lag and the apply failures of the PROV_EVENTS views.
@@ -288,6 +314,8 @@ func printReport(w io.Writer, rep Report) {
 	for _, s := range rep.Submissions {
 		state := "lost"
 		switch {
+		case s.CheckError != "":
+			state = "unchecked (" + s.CheckError + ")"
 		case s.Answer == Acknowledged && s.Present:
 			state = "ok"
 		case s.Answer == Refused:
@@ -301,7 +329,7 @@ func printReport(w io.Writer, rep Report) {
 		fmt.Fprintf(w, "  %-8s %-24s %-26s %s\n", s.Kind, s.Name, s.ID, state)
 	}
 	fmt.Fprintf(w, "chaos report (seed %d):\n", rep.Seed)
-	fmt.Fprintf(w, "  submissions: %d ok, %d lost, %d unknown, %d refused\n", counts["ok"], counts["lost"], counts["unknown"], counts["refused"])
+	fmt.Fprintf(w, "  submissions: %d ok, %d lost, %d unknown, %d refused, %d unchecked\n", counts["ok"], counts["lost"], counts["unknown"], counts["refused"], counts["unchecked"])
 	fmt.Fprintf(w, "  %d SIGKILLs; restart to healthy:", rep.Kills)
 	for _, d := range rep.Recovery {
 		fmt.Fprintf(w, " %s", d.Round(time.Millisecond))
