@@ -42,14 +42,18 @@ type HistoryPage struct {
 // Events are returned as stored, in their own schema version (not
 // upcast): it is the history.
 func (s *Store) History(ctx context.Context, st Stream, q HistoryQuery, offset, limit int) (HistoryPage, error) {
-	lo, hi, err := s.resolveRange(ctx, st, q)
+	state, err := s.streamState(ctx, st)
+	if err != nil {
+		return HistoryPage{}, err
+	}
+	lo, hi, err := s.resolveRange(ctx, st, state, q)
 	if err != nil || lo > hi {
 		return HistoryPage{}, err
 	}
 	if q.Match != nil {
 		return s.scanRange(ctx, st, lo, hi, q, offset, limit)
 	}
-	total, err := s.countRange(ctx, st, lo, hi, q.Subjects)
+	total, err := s.countRange(ctx, st, state, lo, hi, q.Subjects)
 	if err != nil {
 		return HistoryPage{}, err
 	}
@@ -61,26 +65,36 @@ func (s *Store) History(ctx context.Context, st Stream, q HistoryQuery, offset, 
 	return page, err
 }
 
-// resolveRange turns q's bounds into a range of sequences, lo..hi, within
-// the stream as it is now (lo > hi: nothing matches).
-func (s *Store) resolveRange(ctx context.Context, st Stream, q HistoryQuery) (lo, hi uint64, err error) {
-	last, err := s.LastSeq(ctx, st)
+// streamState reads st's state (one stream info request) for History to
+// resolve its range and count it from.
+func (s *Store) streamState(ctx context.Context, st Stream) (jetstream.StreamState, error) {
+	str, err := s.stream(ctx, st)
 	if err != nil {
-		return 0, 0, err
+		return jetstream.StreamState{}, fmt.Errorf("history: state of %s: %w", st.Name, err)
 	}
-	lo, hi = max(q.From, 1), last
+	info, err := str.Info(ctx)
+	if err != nil {
+		return jetstream.StreamState{}, fmt.Errorf("history: state of %s: %w", st.Name, err)
+	}
+	return info.State, nil
+}
+
+// resolveRange turns q's bounds into a range of sequences, lo..hi, within
+// the stream as state shows it (lo > hi: nothing matches).
+func (s *Store) resolveRange(ctx context.Context, st Stream, state jetstream.StreamState, q HistoryQuery) (lo, hi uint64, err error) {
+	lo, hi = max(q.From, 1), state.LastSeq
 	if q.To > 0 {
 		hi = min(hi, q.To)
 	}
 	if !q.Since.IsZero() {
-		first, err := s.seqAt(ctx, st, q.Since)
+		first, err := s.SeqAt(ctx, st, q.Since)
 		if err != nil {
 			return 0, 0, err
 		}
 		lo = max(lo, first)
 	}
 	if !q.Until.IsZero() {
-		after, err := s.seqAt(ctx, st, q.Until.Add(time.Nanosecond))
+		after, err := s.SeqAt(ctx, st, q.Until.Add(time.Nanosecond))
 		if err != nil {
 			return 0, 0, err
 		}
@@ -95,10 +109,6 @@ func (s *Store) resolveRange(ctx context.Context, st Stream, q HistoryQuery) (lo
 // SeqAt is the sequence of the first message stream st stored at or
 // after t (the stream's last sequence plus one when there is none).
 func (s *Store) SeqAt(ctx context.Context, st Stream, t time.Time) (uint64, error) {
-	return s.seqAt(ctx, st, t)
-}
-
-func (s *Store) seqAt(ctx context.Context, st Stream, t time.Time) (uint64, error) {
 	info, err := s.probe(ctx, st, jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t})
 	if err != nil {
 		return 0, fmt.Errorf("history: position of %s: %w", t.Format(time.RFC3339Nano), err)
@@ -135,17 +145,15 @@ func (s *Store) probe(ctx context.Context, st Stream, cfg jetstream.ConsumerConf
 	return info, nil
 }
 
-// countRange counts the messages on subjects in lo..hi: the pending count
-// from lo minus the one from hi+1, taken so that an append between the
-// two reads cannot skew it (the second count from hi+1 must equal the
+// countRange counts the messages on subjects in lo..hi: with no subjects
+// in a stream that state shows holding every sequence from 1 to its last
+// (nothing deleted or expired), the range's length; otherwise the pending
+// count from lo minus the one from hi+1, taken so that an append between
+// the two reads cannot skew it (the second count from hi+1 must equal the
 // first).
-func (s *Store) countRange(ctx context.Context, st Stream, lo, hi uint64, subjects []string) (int, error) {
-	if len(subjects) == 0 {
-		if n, ok, err := s.contiguous(ctx, st); err != nil {
-			return 0, err
-		} else if ok && hi <= n {
-			return int(hi - lo + 1), nil
-		}
+func (s *Store) countRange(ctx context.Context, st Stream, state jetstream.StreamState, lo, hi uint64, subjects []string) (int, error) {
+	if len(subjects) == 0 && state.FirstSeq <= 1 && state.NumDeleted == 0 && hi <= state.LastSeq {
+		return int(hi - lo + 1), nil
 	}
 	for range 5 {
 		after, err := s.pendingFrom(ctx, st, hi+1, subjects)
@@ -165,20 +173,6 @@ func (s *Store) countRange(ctx context.Context, st Stream, lo, hi uint64, subjec
 		}
 	}
 	return 0, errors.New("history: the stream kept growing while its events were counted; retry")
-}
-
-// contiguous reports whether the stream holds every sequence from 1 to
-// its last (nothing deleted or expired) and that last sequence.
-func (s *Store) contiguous(ctx context.Context, st Stream) (last uint64, ok bool, err error) {
-	str, err := s.stream(ctx, st)
-	if err != nil {
-		return 0, false, err
-	}
-	info, err := str.Info(ctx)
-	if err != nil {
-		return 0, false, err
-	}
-	return info.State.LastSeq, info.State.FirstSeq <= 1 && info.State.NumDeleted == 0, nil
 }
 
 // readRange reads limit messages on subjects within lo..hi after skipping

@@ -108,11 +108,8 @@ type RollbackCompletedData struct {
 // returned as it is.
 func StorageError(err error) error {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode {
-		case errCodeInsufficientStore, errCodeInsufficientResources, errCodeAccountResources:
-			return fmt.Errorf("%w: %v", ErrStorageFull, err)
-		}
+	if errors.As(err, &apiErr) && storageFullCode(apiErr.ErrorCode) {
+		return fmt.Errorf("%w: %v", ErrStorageFull, err)
 	}
 	return err
 }

@@ -197,9 +197,22 @@ const (
 	errCodeAccountResources      = 10002
 )
 
+// storageFullCode reports whether a JetStream API error code is the
+// server's answer that its storage is full.
+func storageFullCode(code jetstream.ErrorCode) bool {
+	switch code {
+	case errCodeInsufficientStore, errCodeInsufficientResources, errCodeAccountResources:
+		return true
+	}
+	return false
+}
+
 func (s *Store) classify(err error, e Envelope, o appendOptions) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
+		if storageFullCode(apiErr.ErrorCode) {
+			return fmt.Errorf("%w: append %s %s: %v", ErrStorageFull, e.Type, e.AggregateID, err)
+		}
 		switch apiErr.ErrorCode {
 		case errCodeWrongLastSequence:
 			var at uint64
@@ -207,8 +220,6 @@ func (s *Store) classify(err error, e Envelope, o appendOptions) error {
 				at = *o.expect
 			}
 			return fmt.Errorf("%w: %s %s at seq %d", ErrConflict, e.Aggregate, e.AggregateID, at)
-		case errCodeInsufficientStore, errCodeInsufficientResources, errCodeAccountResources:
-			return fmt.Errorf("%w: append %s %s: %v", ErrStorageFull, e.Type, e.AggregateID, err)
 		case errCodeMaxPayload:
 			return fmt.Errorf("%w: %s %s", ErrTooLarge, e.Type, e.AggregateID)
 		}

@@ -160,14 +160,26 @@ func TestReadStopsAtEndAndFollowContinues(t *testing.T) {
 			return nil
 		})
 	}()
-	if s := <-got; s != 5 {
+	next := func() uint64 {
+		t.Helper()
+		select {
+		case s := <-got:
+			return s
+		case err := <-done:
+			t.Fatalf("follow ended before delivering: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("follow delivered nothing in 10s")
+		}
+		return 0
+	}
+	if s := next(); s != 5 {
 		t.Fatalf("follow started at %d, want 5", s)
 	}
 	id := events.NewID()
 	if _, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id})); err != nil {
 		t.Fatal(err)
 	}
-	if s := <-got; s != 6 {
+	if s := next(); s != 6 {
 		t.Fatalf("follow got %d, want the live event 6", s)
 	}
 	cancel()

@@ -82,16 +82,17 @@ func (v *Batches) applyBatch(env events.Envelope) error {
 		return fmt.Errorf("%s for unknown batch %s (seq %d)", env.Type, env.AggregateID, env.Seq)
 	}
 	before := b.Status
-	err := b.Apply(env)
+	var err error
 	if env.Type == events.BatchTasksScheduled {
 		var d events.BatchTasksScheduledData
-		if derr := env.Decode(&d); derr == nil {
-			for _, t := range d.Tasks {
-				if b.Task(t.TaskID) != nil {
-					v.taskBatch[t.TaskID] = b
-				}
+		d, err = b.ApplyScheduled(env)
+		for _, t := range d.Tasks {
+			if b.Task(t.TaskID) != nil {
+				v.taskBatch[t.TaskID] = b
 			}
 		}
+	} else {
+		err = b.Apply(env)
 	}
 	if b.Status != before {
 		v.byStatus[before]--

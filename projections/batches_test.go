@@ -38,14 +38,20 @@ func (f *feed) apply(typ events.Type, id string, data any) events.Envelope {
 
 // decide stores the batch's next decision and creates its tasks.
 func (f *feed) decide(b *projections.Batches, id string) []workflow.TaskPlan {
-	d, _, _ := b.Decide(id)
+	f.t.Helper()
+	d, _, ok := b.Decide(id)
+	if !ok {
+		f.t.Fatalf("decide: unknown batch %s", id)
+	}
 	evs, plans, err := d.Events(id, events.NewID)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	for _, e := range evs {
 		var data any
-		_ = e.Decode(&data)
+		if err := e.Decode(&data); err != nil {
+			f.t.Fatalf("%s: %v", e.Type, err)
+		}
 		f.apply(e.Type, id, data)
 	}
 	for _, p := range plans {
@@ -85,15 +91,33 @@ func TestBatchesSnapshotRestore(t *testing.T) {
 	if err := restored.Restore(data); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := batches.Get("B1", tasks)
-	b, _ := restored.Get("B1", tasks)
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
+	a, ok := batches.Get("B1", tasks)
+	if !ok {
+		t.Fatal("B1 not in the view")
+	}
+	b, ok := restored.Get("B1", tasks)
+	if !ok {
+		t.Fatal("B1 not in the restored view")
+	}
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if string(ja) != string(jb) {
 		t.Fatalf("restored view differs:\n%s\n%s", ja, jb)
 	}
-	d1, s1, _ := batches.Decide("B1")
-	d2, s2, _ := restored.Decide("B1")
+	d1, s1, ok := batches.Decide("B1")
+	if !ok {
+		t.Fatal("the view cannot decide B1")
+	}
+	d2, s2, ok := restored.Decide("B1")
+	if !ok {
+		t.Fatal("the restored view cannot decide B1")
+	}
 	if s1 != s2 || !reflect.DeepEqual(d1, d2) {
 		t.Fatalf("restored view decides differently:\n%+v\n%+v", d1, d2)
 	}

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/gob"
 	"fmt"
 	"slices"
@@ -54,7 +55,7 @@ func (v *Batches) Rewind(at map[string][]byte) error {
 			out = append(out, b)
 		}
 	}
-	slices.SortFunc(out, func(a, b *workflow.Batch) int { return cmpSeq(a.CreatedSeq, b.CreatedSeq) })
+	slices.SortFunc(out, func(a, b *workflow.Batch) int { return cmp.Compare(a.CreatedSeq, b.CreatedSeq) })
 	v.byID = make(map[string]*workflow.Batch, len(out))
 	v.taskBatch = map[string]*workflow.Batch{}
 	v.byStatus = map[string]int{}
@@ -110,7 +111,7 @@ func (t *Tasks) Rewind(at map[string][]byte) error {
 			out = append(out, task)
 		}
 	}
-	slices.SortFunc(out, func(a, b *workflow.Task) int { return cmpSeq(a.CreatedSeq, b.CreatedSeq) })
+	slices.SortFunc(out, func(a, b *workflow.Task) int { return cmp.Compare(a.CreatedSeq, b.CreatedSeq) })
 	t.setAll(out)
 	return nil
 }
@@ -135,16 +136,6 @@ func (t *Tasks) setAll(tasks []*workflow.Task) {
 			d.Total += task.Duration()
 		}
 	}
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // decodeTasks reads a tasks snapshot (empty data: no tasks).

@@ -128,8 +128,14 @@ func TestRestoreRules(t *testing.T) {
 	for range 2 {
 		rt, rb := runUntil(t, env.Store, snaps, tl, s.last)
 		for _, pair := range [][2]projections.Canonicalizer{{tasks, rt}, {batches, rb}} {
-			a, _ := pair[0].Canonical()
-			b, _ := pair[1].Canonical()
+			a, err := pair[0].Canonical()
+			if err != nil {
+				t.Fatalf("%s fold: %v", pair[0].Name(), err)
+			}
+			b, err := pair[1].Canonical()
+			if err != nil {
+				t.Fatalf("%s runner: %v", pair[1].Name(), err)
+			}
 			for id := range a {
 				if string(a[id]) != string(b[id]) {
 					t.Fatalf("%s %s: runner\n%s\nfold\n%s", pair[0].Name(), id, b[id], a[id])

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -165,7 +166,7 @@ func summarize(items []string) string {
 }
 
 func sortTargets(ts []events.RollbackTarget) []events.RollbackTarget {
-	slices.SortFunc(ts, func(a, b events.RollbackTarget) int { return -cmpSeq(a.CompletedSeq, b.CompletedSeq) })
+	slices.SortFunc(ts, func(a, b events.RollbackTarget) int { return cmp.Compare(b.CompletedSeq, a.CompletedSeq) })
 	return ts
 }
 

@@ -184,11 +184,8 @@ func (b *Batch) Apply(e events.Envelope) error {
 	b.Seq = e.Seq
 	switch e.Type {
 	case events.BatchTasksScheduled:
-		var d events.BatchTasksScheduledData
-		if err := e.Decode(&d); err != nil {
-			return err
-		}
-		return b.applyScheduled(e, d)
+		_, err := b.ApplyScheduled(e)
+		return err
 	case events.OperationStatusChanged:
 		var d events.OperationStatusChangedData
 		if err := e.Decode(&d); err != nil {
@@ -230,6 +227,21 @@ func (b *Batch) Apply(e events.Envelope) error {
 		b.snapshot(e, "", "")
 	}
 	return nil
+}
+
+// ApplyScheduled is Apply for a BatchTasksScheduled event that also
+// returns the event's payload (zero when it does not decode), for a
+// caller that needs the scheduled tasks without decoding them again.
+func (b *Batch) ApplyScheduled(e events.Envelope) (events.BatchTasksScheduledData, error) {
+	if e.Type != events.BatchTasksScheduled {
+		return events.BatchTasksScheduledData{}, fmt.Errorf("batch %s: ApplyScheduled given a %s event", b.ID, e.Type)
+	}
+	b.Seq = e.Seq
+	var d events.BatchTasksScheduledData
+	if err := e.Decode(&d); err != nil {
+		return events.BatchTasksScheduledData{}, err
+	}
+	return d, b.applyScheduled(e, d)
 }
 
 func (b *Batch) applyScheduled(e events.Envelope, d events.BatchTasksScheduledData) error {

@@ -246,7 +246,8 @@ func (b *Batch) cancelTargets() []CancelTarget {
 	return out
 }
 
-// TaskSpecAt is the spec of the i-th task of op (see TaskSpecs).
+// TaskSpecAt is the spec of the i-th task of op (see TaskSpecs). Every
+// task passes --wait: a dependent operation needs the work done.
 func TaskSpecAt(op events.BatchOperation, i int) events.TaskSpec {
 	s := events.TaskSpec{Operation: OpCreate, Infra: op.Infra, Settings: op.Settings, Provider: op.Provider, Wait: true}
 	switch op.Type {

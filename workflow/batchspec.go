@@ -377,30 +377,21 @@ func taskEdges(ops []events.BatchOperation, index map[string]int) int {
 	return total
 }
 
-// TaskSpecs expands an operation into the specs of its tasks, in order.
-// Every task passes --wait: a dependent operation needs the work done.
+// TaskSpecs expands an operation into the specs of its tasks, in order
+// (see TaskSpecAt): one per entry of the list its type names.
 func TaskSpecs(op events.BatchOperation) []events.TaskSpec {
-	base := events.TaskSpec{Operation: OpCreate, Infra: op.Infra, Settings: op.Settings, Provider: op.Provider, Wait: true}
-	var out []events.TaskSpec
+	var n int
 	switch op.Type {
 	case events.OpServerBatch:
-		for _, cfg := range op.ServerConfigs {
-			s := base
-			s.Workflow, s.Server = Servers, cfg
-			out = append(out, s)
-		}
+		n = len(op.ServerConfigs)
 	case events.OpTaskservBatch:
-		for _, t := range op.Taskservs {
-			s := base
-			s.Workflow, s.Target = Taskserv, t
-			out = append(out, s)
-		}
+		n = len(op.Taskservs)
 	case events.OpClusterBatch:
-		for _, c := range op.Clusters {
-			s := base
-			s.Workflow, s.Target = Cluster, c
-			out = append(out, s)
-		}
+		n = len(op.Clusters)
+	}
+	var out []events.TaskSpec
+	for i := range n {
+		out = append(out, TaskSpecAt(op, i))
 	}
 	return out
 }

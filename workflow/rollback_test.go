@@ -34,13 +34,21 @@ func TestRollbackRunsOneCompensationAtATime(t *testing.T) {
 	r := workflow.NewRollback(envelope(t, events.RollbackStarted, "R", 10, t0, started), started)
 	seq := uint64(10)
 	step := func(comp, status string, at time.Duration) {
+		t.Helper()
 		i := r.StepOf(comp)
-		seq++
-		if status == "" {
-			_ = r.ApplyTask(i, envelope(t, events.TaskCreated, comp, seq, t0.Add(at), events.TaskCreatedData{TaskID: comp}))
-			return
+		if i < 0 {
+			t.Fatalf("no step for %s", comp)
 		}
-		_ = r.ApplyTask(i, envelope(t, events.TaskStatusChanged, comp, seq, t0.Add(at), events.TaskStatusChangedData{TaskID: comp, Status: status, Attempt: 1}))
+		seq++
+		var e events.Envelope
+		if status == "" {
+			e = envelope(t, events.TaskCreated, comp, seq, t0.Add(at), events.TaskCreatedData{TaskID: comp})
+		} else {
+			e = envelope(t, events.TaskStatusChanged, comp, seq, t0.Add(at), events.TaskStatusChangedData{TaskID: comp, Status: status, Attempt: 1})
+		}
+		if err := r.ApplyTask(i, e); err != nil {
+			t.Fatalf("%s %s: %v", comp, e.Type, err)
+		}
 	}
 	for i, comp := range []string{"C3", "C2", "C1"} {
 		d := r.Next()
