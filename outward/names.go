@@ -1,7 +1,6 @@
 package outward
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -33,18 +32,7 @@ var Statuses = []string{
 //	OperationStatusChanged{Skipped}     operation.skipped
 //	CheckpointCreated                   checkpoint.created
 //	RollbackCompleted                   rollback.completed
-func Name(env events.Envelope) string {
-	noun, rest := split(env.Type)
-	if rest == statusChanged {
-		var d struct {
-			Status string `json:"status"`
-		}
-		if json.Unmarshal(env.Data, &d) == nil && d.Status != "" {
-			return noun + "." + snake(d.Status)
-		}
-	}
-	return noun + "." + snake(rest)
-}
+func Name(env events.Envelope) string { return Parse(env).Name }
 
 func split(t events.Type) (noun, rest string) {
 	w := words(string(t))

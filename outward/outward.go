@@ -13,6 +13,7 @@ package outward
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"unicode"
 
@@ -41,36 +42,59 @@ type IDs struct {
 	Status      string `json:"status,omitempty"`
 }
 
-// Render returns env's data as shown outside (status fields in snake
-// lower case; data that is not an object is passed through) and the ids
-// it names. It never fails: unreadable data is shown as stored.
-func Render(env events.Envelope) (json.RawMessage, IDs) {
-	var ids IDs
-	_ = json.Unmarshal(env.Data, &ids)
-	switch env.Aggregate {
-	case events.AggTask:
-		if ids.TaskID == "" {
-			ids.TaskID = env.AggregateID
-		}
-	case "batch":
-		if ids.BatchID == "" {
-			ids.BatchID = env.AggregateID
-		}
-	}
-	ids.Status = Status(ids.Status)
-	return lowerStatuses(env.Data), ids
+// Event is a stored event as outside subscribers see it. Its data is
+// decoded once, for its name, its ids and its statuses.
+type Event struct {
+	// Name is the dotted lower-case name webhooks subscribe to.
+	Name string
+	IDs  IDs
+	raw  json.RawMessage
+	// fields is the data as an object; nil when it is not one.
+	fields map[string]json.RawMessage
 }
 
-// Status renders a PascalCase status in snake lower case.
-func Status(s string) string { return snake(s) }
-
-func lowerStatuses(data json.RawMessage) json.RawMessage {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(data, &fields) != nil || fields == nil {
-		return data
+// Parse reads env for the outside. It never fails: unreadable data is
+// shown as stored.
+func Parse(env events.Envelope) Event {
+	ev := Event{raw: env.Data}
+	if json.Unmarshal(env.Data, &ev.fields) != nil {
+		ev.fields = nil
 	}
-	changed := false
-	for k, v := range fields {
+	status := ev.str("status")
+	ev.IDs = IDs{TaskID: ev.str("task_id"), BatchID: ev.str("batch_id"), OperationID: ev.str("operation_id"), Status: Status(status)}
+	switch env.Aggregate {
+	case events.AggTask:
+		if ev.IDs.TaskID == "" {
+			ev.IDs.TaskID = env.AggregateID
+		}
+	case events.AggBatch:
+		if ev.IDs.BatchID == "" {
+			ev.IDs.BatchID = env.AggregateID
+		}
+	}
+	noun, rest := split(env.Type)
+	if rest == statusChanged && status != "" {
+		rest = status
+	}
+	ev.Name = noun + "." + snake(rest)
+	return ev
+}
+
+// str is the string field key of the data, "" when absent or not a
+// string.
+func (e Event) str(key string) string {
+	var s string
+	if v, ok := e.fields[key]; ok && json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return ""
+}
+
+// Data is the event's data as shown outside: status fields in snake
+// lower case; data that is not an object is passed through.
+func (e Event) Data() json.RawMessage {
+	var out map[string]json.RawMessage
+	for k, v := range e.fields {
 		if k != "status" && !strings.HasSuffix(k, "_status") {
 			continue
 		}
@@ -78,20 +102,33 @@ func lowerStatuses(data json.RawMessage) json.RawMessage {
 		if json.Unmarshal(v, &s) != nil {
 			continue
 		}
-		if out, err := json.Marshal(snake(s)); err == nil {
-			fields[k] = out
-			changed = true
+		lowered, err := json.Marshal(snake(s))
+		if err != nil {
+			continue
 		}
+		if out == nil {
+			out = maps.Clone(e.fields)
+		}
+		out[k] = lowered
 	}
-	if !changed {
-		return data
+	if out == nil {
+		return e.raw
 	}
-	out, err := json.Marshal(fields)
+	data, err := json.Marshal(out)
 	if err != nil {
-		return data
+		return e.raw
 	}
-	return out
+	return data
 }
+
+// Render returns env's data as shown outside and the ids it names.
+func Render(env events.Envelope) (json.RawMessage, IDs) {
+	ev := Parse(env)
+	return ev.Data(), ev.IDs
+}
+
+// Status renders a PascalCase status in snake lower case.
+func Status(s string) string { return snake(s) }
 
 // words splits a PascalCase identifier: "TaskStatusChanged" -> Task,
 // Status, Changed.

@@ -200,12 +200,13 @@ func (s *Service) jobsFor(ctx context.Context, env events.Envelope) ([]job, []st
 	if err := s.view.WaitFor(wctx, env.Seq); err != nil {
 		return nil, nil, err
 	}
-	name := outward.Name(env)
+	ev := outward.Parse(env)
+	name := ev.Name
 	subs := s.registry.subscribers(env.Seq, name, outward.Match)
 	if len(subs) == 0 {
 		return nil, nil, nil
 	}
-	body, err := payload(env, name)
+	body, err := payload(ev.Data(), env.Time, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,7 +229,7 @@ func (s *Service) retryJob(ctx context.Context, env events.Envelope) ([]job, []s
 	if err != nil {
 		return nil, nil, err
 	}
-	body, err := payload(orig, d.Event)
+	body, err := payload(outward.Parse(orig).Data(), orig.Time, d.Event)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,9 +239,8 @@ func (s *Service) retryJob(ctx context.Context, env events.Envelope) ([]job, []s
 }
 
 // payload is the unsigned body: {event, timestamp, data}.
-func payload(env events.Envelope, name string) (json.RawMessage, error) {
-	data, _ := outward.Render(env)
-	return json.Marshal(unsignedPayload{Event: name, Timestamp: env.Time, Data: data})
+func payload(data json.RawMessage, at time.Time, name string) (json.RawMessage, error) {
+	return json.Marshal(unsignedPayload{Event: name, Timestamp: at, Data: data})
 }
 
 // DeliveryID is the id of the delivery of env to an endpoint: the
