@@ -288,11 +288,21 @@ func (e *Evaluator) Decide(in Input) Decision {
 // DecideWith answers as if the policies were candidate (used before
 // saving a change, to refuse one that would lock its author out).
 func (e *Evaluator) DecideWith(candidate []projections.Policy, in Input) Decision {
+	e.mu.Lock()
+	compiled := e.byPolID // replaced, never changed, by current
+	e.mu.Unlock()
 	set := &ruleSet{}
 	for _, p := range candidate {
-		if p.Enabled {
-			set.add(e.compilePolicy(p).rules)
+		if !p.Enabled {
+			continue
 		}
+		// Stored policies are compiled already; the changed one (not
+		// stored yet: no sequence) is compiled here.
+		cp, ok := compiled[p.ID]
+		if !ok || p.Seq == 0 || cp.seq != p.Seq {
+			cp = e.compilePolicy(p)
+		}
+		set.add(cp.rules)
 	}
 	return set.decide(in)
 }

@@ -282,7 +282,8 @@ func errorMessage(body []byte) string {
 	return env.Error
 }
 
-// bufferedResponse holds an answer until its audit record is written.
+// bufferedResponse holds an answer until it may be sent: until its audit
+// record is written, or until its idempotency record is stored.
 type bufferedResponse struct {
 	header http.Header
 	status int

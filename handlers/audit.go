@@ -67,7 +67,7 @@ func (a *Auditor) Record(r *http.Request, rec events.AuditRecordedData) error {
 	if err != nil {
 		return err
 	}
-	e.Actor = actor(r)
+	e.Actor = Actor(r)
 	if rec.UserID != "" {
 		e.Actor = "user:" + rec.UserID
 	}

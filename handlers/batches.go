@@ -113,7 +113,7 @@ func (o *Orchestrator) cancelBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status == events.StatusRunning && !requested {
-		e, err := events.New(events.BatchCancelRequested, id, events.BatchCancelRequestedData{BatchID: id, Reason: "cancelled by " + actor(r)})
+		e, err := events.New(events.BatchCancelRequested, id, events.BatchCancelRequestedData{BatchID: id, Reason: "cancelled by " + Actor(r)})
 		if err != nil {
 			writeError(w, r, err)
 			return

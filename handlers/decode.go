@@ -19,14 +19,29 @@ const MaxBodyBytes = 1 << 20
 // JSON is 400, a body over MaxBodyBytes 413, a well-formed body with
 // wrong fields 422 naming them.
 func decodeJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// readBody reads the whole request body: 413 over MaxBodyBytes, 400 when
+// it cannot be read.
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+			return nil, errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
 		}
-		return errorf(http.StatusBadRequest, "cannot read request body: %v", err)
+		return nil, errorf(http.StatusBadRequest, "cannot read request body: %v", err)
 	}
+	return body, nil
+}
+
+// decodeBody is decodeJSON for a body already read.
+func decodeBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object")
 	}

@@ -54,9 +54,9 @@ func (m *Idempotency) Middleware(next http.Handler) http.Handler {
 			writeError(w, r, errorf(http.StatusBadRequest, "Idempotency-Key is longer than 255 characters"))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+		body, err := readBody(r)
 		if err != nil {
-			writeError(w, r, errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes))
+			writeError(w, r, err)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -102,7 +102,7 @@ func (m *Idempotency) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 
 // runFirst runs the request that claimed the key and stores its answer.
 func (m *Idempotency) runFirst(w http.ResponseWriter, r *http.Request, next http.Handler, key string, rev uint64, bodyHash string) {
-	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
 	next.ServeHTTP(rec, r)
 	for k, vs := range rec.header {
 		w.Header()[k] = vs
@@ -163,25 +163,4 @@ func (m *Idempotency) awaitAnswer(ctx context.Context, key string) (idemRecord, 
 			return idemRecord{}, errorf(http.StatusConflict, "a request with this Idempotency-Key is still in progress")
 		}
 	}
-}
-
-// recorder buffers an answer so it can be stored before it is sent.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-	wrote  bool
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(status int) {
-	if !r.wrote {
-		r.status, r.wrote = status, true
-	}
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	r.wrote = true
-	return r.body.Write(p)
 }

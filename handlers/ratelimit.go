@@ -69,6 +69,7 @@ func DefaultRateLimits() RateLimits {
 // counts live (ratelimit.Store shares them across instances).
 type Limiters struct {
 	byName   map[string][]*httprate.RateLimiter // shards, taken in turn
+	limits   map[string]Limit
 	next     atomic.Uint32
 	rejected *prometheus.CounterVec
 }
@@ -89,6 +90,7 @@ type CounterSource interface {
 func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Registerer) *Limiters {
 	l := &Limiters{
 		byName: map[string][]*httprate.RateLimiter{},
+		limits: map[string]Limit{},
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "http_rate_limited_total", Help: "Requests refused with 429, by limiter."}, []string{"limiter"}),
 	}
@@ -99,22 +101,9 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 		if lim.Requests == 0 {
 			continue
 		}
-		name, lim := name, lim
+		l.limits[name] = lim
 		l.rejected.WithLabelValues(name) // exported at 0 from the start
 		opts := []httprate.Option{
-			httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-				if st, _ := r.Context().Value(limitStateKey{}).(*limitState); st != nil && st.err != nil {
-					return // the counters failed: let the request through
-				}
-				l.rejected.WithLabelValues(name).Inc()
-				// httprate reports limit - rate, negative when the weighted
-				// previous window pushes the rate past the limit.
-				if n, err := strconv.Atoi(w.Header().Get("X-RateLimit-Remaining")); err == nil && n < 0 {
-					w.Header().Set("X-RateLimit-Remaining", "0")
-				}
-				writeError(w, r, errorf(http.StatusTooManyRequests, "rate limit exceeded: at most %d requests per %s; retry after %s seconds",
-					lim.Requests, lim.Window, w.Header().Get("Retry-After")))
-			}),
 			httprate.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 				if st, _ := r.Context().Value(limitStateKey{}).(*limitState); st != nil {
 					st.err = fmt.Errorf("rate limit %s: %w", name, err)
@@ -141,7 +130,7 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 type limitStateKey struct{}
 
 // limitState carries a counter failure from httprate's error handler to
-// its limit handler.
+// the check that asked.
 type limitState struct{ err error }
 
 // limited counts one request of key against the named limiter, sets the
@@ -159,10 +148,22 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 	}
 	rl := shards[l.next.Add(1)%uint32(len(shards))]
 	st := &limitState{}
-	stop := rl.RespondOnLimit(w, r.WithContext(context.WithValue(r.Context(), limitStateKey{}, st)), name+":"+key)
+	over := rl.OnLimit(w, r.WithContext(context.WithValue(r.Context(), limitStateKey{}, st)), name+":"+key)
 	if st.err != nil {
 		logger(r.Context()).Warn("rate limit not checked, request let through", "limiter", name, "err", st.err)
 		return false
 	}
-	return stop
+	if !over {
+		return false
+	}
+	l.rejected.WithLabelValues(name).Inc()
+	// httprate reports limit - rate, negative when the weighted previous
+	// window pushes the rate past the limit.
+	if n, err := strconv.Atoi(w.Header().Get("X-RateLimit-Remaining")); err == nil && n < 0 {
+		w.Header().Set("X-RateLimit-Remaining", "0")
+	}
+	lim := l.limits[name]
+	writeError(w, r, errorf(http.StatusTooManyRequests, "rate limit exceeded: at most %d requests per %s; retry after %s seconds",
+		lim.Requests, lim.Window, w.Header().Get("Retry-After")))
+	return true
 }

@@ -123,15 +123,24 @@ func (o *Orchestrator) listCheckpoints(w http.ResponseWriter, r *http.Request) {
 	writePage(w, r, p, total, out)
 }
 
-func (o *Orchestrator) getCheckpoint(w http.ResponseWriter, r *http.Request) {
+// checkpoint is the checkpoint the route's {id} names, once the view has
+// every event before the request; 404 when there is none.
+func (o *Orchestrator) checkpoint(r *http.Request) (projections.Checkpoint, error) {
 	id := chi.URLParam(r, "id")
 	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
+		return projections.Checkpoint{}, err
 	}
 	c, ok := o.Recovery.Checkpoints.Get(id)
 	if !ok {
-		writeError(w, r, errorf(http.StatusNotFound, "checkpoint %s not found", id))
+		return projections.Checkpoint{}, errorf(http.StatusNotFound, "checkpoint %s not found", id)
+	}
+	return c, nil
+}
+
+func (o *Orchestrator) getCheckpoint(w http.ResponseWriter, r *http.Request) {
+	c, err := o.checkpoint(r)
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, checkpointDetail{checkpointSummary: summary(c), OperationsCount: c.OperationsCount})
@@ -248,20 +257,16 @@ func (o *Orchestrator) rollbackWait(r *http.Request) (time.Duration, error) {
 // projections.Tasks.Rewind for exactly how). It is refused while work
 // runs: what a restore would do to it is never what was meant.
 func (o *Orchestrator) restoreCheckpoint(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
-	if err := o.fresh(r); err != nil {
+	c, err := o.checkpoint(r)
+	if err != nil {
 		writeError(w, r, err)
-		return
-	}
-	c, ok := o.Recovery.Checkpoints.Get(id)
-	if !ok {
-		writeError(w, r, errorf(http.StatusNotFound, "checkpoint %s not found", id))
 		return
 	}
 	if err := o.quiet(); err != nil {
 		writeError(w, r, err)
 		return
 	}
+	id := c.ID
 	e, err := events.New(events.StateRestored, id, events.StateRestoredData{CheckpointID: id, Seq: c.Seq, Object: c.Object, SHA256: c.SHA256})
 	if err != nil {
 		writeError(w, r, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -202,11 +201,13 @@ type refreshRequest struct {
 func (c *ControlCenter) refresh(w http.ResponseWriter, r *http.Request) {
 	p, _ := PrincipalFrom(r.Context())
 	var req refreshRequest
-	if hasBody(r) {
-		if err := decodeJSON(r, &req); err != nil {
-			writeError(w, r, err)
-			return
-		}
+	body, err := readBody(r)
+	if err == nil && len(bytes.TrimSpace(body)) > 0 {
+		err = decodeBody(body, &req)
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
 	}
 	old := p
 	if req.Token != "" {
@@ -246,17 +247,6 @@ func unauthorized(message string) *Error {
 	e := errorf(http.StatusUnauthorized, "%s", message)
 	e.Header = http.Header{"WWW-Authenticate": {`Bearer realm="provisioning", error="invalid_token"`}}
 	return e
-}
-
-// hasBody reports whether r carries a non-empty body, and keeps it
-// readable.
-func hasBody(r *http.Request) bool {
-	if r.Body == nil || r.Body == http.NoBody {
-		return false
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes+1))
-	r.Body = io.NopCloser(bytes.NewReader(data))
-	return err != nil || len(bytes.TrimSpace(data)) > 0
 }
 
 // logout revokes the caller's token.

@@ -242,7 +242,7 @@ func (o *Orchestrator) statistics(w http.ResponseWriter, r *http.Request) {
 	for _, u := range usage {
 		st.StorageBytes += u.Bytes
 	}
-	st.StorageUsage = humanBytes(st.StorageBytes)
+	st.StorageUsage = sizeText(int64(st.StorageBytes))
 	for _, n := range o.Tasks.Counts() {
 		st.TotalWorkflows += n
 	}
@@ -261,18 +261,4 @@ func (o *Orchestrator) statistics(w http.ResponseWriter, r *http.Request) {
 
 func roundSeconds(d time.Duration) float64 {
 	return float64(d.Round(100*time.Millisecond).Milliseconds()) / 1000
-}
-
-// humanBytes writes a byte count as the reference does ("245 MB").
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), -1
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", v, []string{"KB", "MB", "GB", "TB", "PB"}[i])
 }

@@ -98,7 +98,7 @@ func (o *Orchestrator) requestCancel(r *http.Request, id string) error {
 		if err != nil {
 			return err
 		}
-		e, err := workflow.CancelEvent(id, head, "cancelled by "+actor(r))
+		e, err := workflow.CancelEvent(id, head, "cancelled by "+Actor(r))
 		if err != nil || e == nil {
 			return err
 		}

@@ -161,7 +161,7 @@ func (c *ControlCenter) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	noteResource(r, "users/"+d.UserID)
 	noteDetail(r, "username", d.Username)
-	stored, err := CreateUser(r.Context(), c.Store, c.Names, c.Hasher, actor(r), d, req.Password)
+	stored, err := CreateUser(r.Context(), c.Store, c.Names, c.Hasher, Actor(r), d, req.Password)
 	if err != nil {
 		writeError(w, r, nameError(err))
 		return

@@ -24,7 +24,7 @@ type Webhooks interface {
 }
 
 func caller(r *http.Request) webhooks.Caller {
-	return webhooks.Caller{Actor: actor(r), CorrelationID: RequestID(r.Context())}
+	return webhooks.Caller{Actor: Actor(r), CorrelationID: RequestID(r.Context())}
 }
 
 // webhookError maps the service's sentinels to client errors.

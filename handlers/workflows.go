@@ -56,13 +56,9 @@ func submit[T specRequest](o *Orchestrator) http.HandlerFunc {
 
 // stamp records who asked and which request caused an event.
 func stamp(r *http.Request, e *events.Envelope) {
-	e.Actor = actor(r)
+	e.Actor = Actor(r)
 	e.CorrelationID = RequestID(r.Context())
 }
-
-// actor names the caller in events and audit records: "user:<id>" once
-// the guard has authenticated it, "anonymous" on open routes.
-func actor(r *http.Request) string { return Actor(r) }
 
 // Actor names the authenticated caller of r ("user:<id>"), or
 // "anonymous" on open routes.
@@ -81,6 +77,6 @@ func idempotency(r *http.Request) []events.AppendOption {
 	if key == "" {
 		return nil
 	}
-	sum := sha256.Sum256([]byte(actor(r) + "\x00" + r.URL.Path + "\x00" + key))
+	sum := sha256.Sum256([]byte(Actor(r) + "\x00" + r.URL.Path + "\x00" + key))
 	return []events.AppendOption{events.WithIdempotencyKey("idem-" + hex.EncodeToString(sum[:16]))}
 }

@@ -40,6 +40,13 @@ type Store struct {
 
 	mu        sync.Mutex
 	recreated time.Time
+
+	// ended caches the counts of windows that have ended, by subject (the
+	// subject names the limiter and the key), for every counter of the
+	// store: a limiter sharded over several counters reads an ended
+	// window once, not once per shard.
+	endedMu sync.Mutex
+	ended   map[string]int
 }
 
 // Open creates or updates the counter stream.
@@ -63,7 +70,7 @@ func Open(ctx context.Context, store *events.Store, maxWindow time.Duration) (*S
 	if err != nil {
 		return nil, fmt.Errorf("rate limit stream: %w", err)
 	}
-	return &Store{nc: store.Conn(), js: store.JetStream(), cfg: cfg, stream: st, Timeout: 2 * time.Second}, nil
+	return &Store{nc: store.Conn(), js: store.JetStream(), cfg: cfg, stream: st, Timeout: 2 * time.Second, ended: map[string]int{}}, nil
 }
 
 // recreate puts the counter stream back after NATS lost it (it lives in
@@ -89,7 +96,7 @@ func lost(err error) bool {
 
 // Counter returns the counter of one limiter (auth, general, batch).
 func (s *Store) Counter(limiter string) httprate.LimitCounter {
-	return &Counter{store: s, limiter: limiter, ended: map[string]int{}, counted: map[string]bool{}}
+	return &Counter{store: s, limiter: limiter, counted: map[string]bool{}}
 }
 
 // Counter implements httprate.LimitCounter with one round trip a request:
@@ -103,8 +110,7 @@ type Counter struct {
 	store   *Store
 	limiter string
 
-	mu    sync.Mutex
-	ended map[string]int // counts of ended windows, by subject
+	mu sync.Mutex
 	// counted marks windows whose last Get counted its request: httprate
 	// calls IncrementBy right after Get, under the lock of the key's
 	// limiter, for allowed requests only; a refused one leaves the mark,
@@ -193,22 +199,33 @@ func (c *Counter) Get(key string, current, previous time.Time) (int, int, error)
 		cur = min(cur, c.limit)
 	}
 	c.mu.Unlock()
-	prevSubj := c.subject(key, previous)
-	c.mu.Lock()
-	prev, ok := c.ended[prevSubj]
-	c.mu.Unlock()
-	if !ok {
-		if prev, err = c.read(prevSubj); err != nil {
-			return 0, 0, err
-		}
-		c.mu.Lock()
-		if len(c.ended) > 100_000 {
-			c.ended = map[string]int{} // only a cache: bound its memory
-		}
-		c.ended[prevSubj] = prev
-		c.mu.Unlock()
+	prev, err := c.endedCount(c.subject(key, previous))
+	if err != nil {
+		return 0, 0, err
 	}
 	return cur, prev, nil
+}
+
+// endedCount is the count of a window that has ended, read once.
+func (c *Counter) endedCount(subj string) (int, error) {
+	s := c.store
+	s.endedMu.Lock()
+	n, ok := s.ended[subj]
+	s.endedMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	n, err := c.read(subj)
+	if err != nil {
+		return 0, err
+	}
+	s.endedMu.Lock()
+	if len(s.ended) > 100_000 {
+		s.ended = map[string]int{} // only a cache: bound its memory
+	}
+	s.ended[subj] = n
+	s.endedMu.Unlock()
+	return n, nil
 }
 
 func (c *Counter) read(subj string) (int, error) {
