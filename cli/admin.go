@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -383,23 +381,12 @@ func runPolicyWrite(a *app, args []string, update bool) error {
 
 func readPolicy(path string, stdin io.Reader) (client.PolicyRequest, error) {
 	var req client.PolicyRequest
-	var raw []byte
-	var err error
-	if path == "-" {
-		raw, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
-	} else {
-		raw, err = os.ReadFile(path)
-	}
+	doc, name, err := readDocument(path, stdin, "policy")
 	if err != nil {
-		return req, &exitError{code: ExitUsage, err: fmt.Errorf("read policy file: %w", err)}
+		return req, err
 	}
-	doc, err := decodeDocument(path, raw)
-	if err != nil {
-		return req, &exitError{code: ExitInvalid, err: fmt.Errorf("%s: %w", path, err)}
-	}
-	b, _ := json.Marshal(doc)
-	if err := json.Unmarshal(b, &req); err != nil {
-		return req, &exitError{code: ExitInvalid, err: fmt.Errorf("%s: %w", path, err)}
+	if err := fromDocument(doc, &req); err != nil {
+		return req, &exitError{code: ExitInvalid, err: fmt.Errorf("%s: %w", name, err)}
 	}
 	return req, nil
 }

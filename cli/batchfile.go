@@ -70,33 +70,56 @@ var (
 	}}
 )
 
-// readBatch reads a batch from a JSON or TOML file ("-" is JSON on stdin)
-// and validates it.
-func readBatch(path string, stdin io.Reader) (client.BatchRequest, error) {
-	var req client.BatchRequest
+// maxStdinDocument bounds a document read from stdin (the server takes
+// request bodies up to 1 MiB).
+const maxStdinDocument = 1 << 20
+
+// readDocument reads a JSON or TOML document from the file at path ("-"
+// is JSON on stdin); what names the document in a read error ("batch").
+// name is what to call the file in messages.
+func readDocument(path string, stdin io.Reader, what string) (doc any, name string, err error) {
+	name = path
 	var raw []byte
-	var err error
 	if path == "-" {
-		raw, err = io.ReadAll(io.LimitReader(stdin, 1<<20+1))
+		name = "stdin"
+		raw, err = io.ReadAll(io.LimitReader(stdin, maxStdinDocument+1))
+		if err == nil && len(raw) > maxStdinDocument {
+			return nil, name, &exitError{code: ExitInvalid, err: fmt.Errorf("%s: the %s is larger than %d bytes", name, what, maxStdinDocument)}
+		}
 	} else {
 		raw, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return req, &exitError{code: ExitUsage, err: fmt.Errorf("read batch file: %w", err)}
+		return nil, name, &exitError{code: ExitUsage, err: fmt.Errorf("read %s file: %w", what, err)}
 	}
-	name := path
-	if path == "-" {
-		name = "stdin"
+	if doc, err = decodeDocument(path, raw); err != nil {
+		return nil, name, &exitError{code: ExitInvalid, err: fmt.Errorf("%s: %w", name, err)}
 	}
-	doc, err := decodeDocument(path, raw)
+	return doc, name, nil
+}
+
+// fromDocument converts a document of readDocument into v, a request
+// type (the document goes through JSON, so v's json tags apply).
+func fromDocument(doc, v any) error {
+	b, err := json.Marshal(doc)
 	if err != nil {
-		return req, &exitError{code: ExitInvalid, err: fmt.Errorf("%s: %w", name, err)}
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// readBatch reads a batch from a JSON or TOML file ("-" is JSON on stdin)
+// and validates it.
+func readBatch(path string, stdin io.Reader) (client.BatchRequest, error) {
+	var req client.BatchRequest
+	doc, name, err := readDocument(path, stdin, "batch")
+	if err != nil {
+		return req, err
 	}
 	var errs fieldErrors
 	check(&errs, "", doc, batchShape)
 	if len(errs) == 0 {
-		b, _ := json.Marshal(doc)
-		if err := json.Unmarshal(b, &req); err != nil {
+		if err := fromDocument(doc, &req); err != nil {
 			errs.add("(file)", "%v", err)
 		}
 	}

@@ -134,4 +134,3 @@ func usagef(format string, args ...any) error {
 // exitCode ends a command with code and no message (a watched workflow
 // that failed has said so already).
 func exitCode(code int) error { return &exitError{code: code} }
-

@@ -116,7 +116,7 @@ func runWhoami(a *app, args []string) error {
 	id := ""
 	if s.User != nil {
 		id = s.User.ID
-	} else if sub := tokenSubject(s.Token); sub != "" {
+	} else if sub, err := client.TokenSubject(s.Token); err == nil {
 		id = sub
 	}
 	u, err := a.client.GetUser(a.ctx, id) // also proves the token still works

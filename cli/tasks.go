@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -217,21 +215,4 @@ func runTasksCancel(a *app, args []string) error {
 	}
 	fmt.Fprintln(a.env.Stdout, msg)
 	return nil
-}
-
-// tokenSubject reads the sub claim of a JWT without verifying it.
-func tokenSubject(token string) string {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	var c struct {
-		Sub string `json:"sub"`
-	}
-	_ = json.Unmarshal(b, &c)
-	return c.Sub
 }

@@ -47,8 +47,11 @@ type Client struct {
 	refreshBefore time.Duration
 	onRefresh     func(Session)
 
-	mu      sync.Mutex // guards session
+	mu      sync.Mutex // guards session and refreshAt
 	session Session
+	// refreshAt is when the session's token is due a refresh (zero:
+	// never), worked out by SetSession.
+	refreshAt time.Time
 	// refreshing serialises refreshes: one call refreshes, the others
 	// wait for it and use the new token.
 	refreshing sync.Mutex
@@ -64,11 +67,10 @@ func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h
 // WithToken starts the client with a token, as from a previous Login. Its
 // expiry is read from the token's exp claim, so the client can refresh it
 // in time; a token it cannot read is used as it is and never refreshed.
-func WithToken(token string) Option {
-	return func(c *Client) { c.session = Session{Token: token, ExpiresAt: tokenExpiry(token)} }
-}
+func WithToken(token string) Option { return WithSession(Session{Token: token}) }
 
-// WithSession starts the client with a stored session.
+// WithSession starts the client with a stored session. As with
+// SetSession, a session without ExpiresAt takes it from the token.
 func WithSession(s Session) Option { return func(c *Client) { c.session = s } }
 
 // WithRefreshBefore sets how long before its expiry the token is refreshed
@@ -89,7 +91,6 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 // error, a 429, 502, 503 or 504 (default 2). Retries wait for Retry-After
 // when the server gives one, else back off from 200 ms.
 func WithRetries(n int) Option { return func(c *Client) { c.retries = max(0, n) } }
-
 
 // New returns a client of the orchestrator at orchestratorURL (for
 // example http://localhost:9090) and the control center at controlURL
@@ -113,6 +114,10 @@ func New(orchestratorURL, controlURL string, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(c)
 	}
+	// The session of WithToken or WithSession goes through SetSession
+	// once every option is applied (the refresh time depends on
+	// WithRefreshBefore).
+	c.SetSession(c.session)
 	return c, nil
 }
 

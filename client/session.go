@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -45,12 +46,33 @@ func (c *Client) Session() Session {
 // SetSession replaces the client's session (for example with one read
 // from disk). A session without ExpiresAt takes it from the token.
 func (c *Client) SetSession(s Session) {
+	cl, _ := parseClaims(s.Token)
 	if s.ExpiresAt.IsZero() {
-		s.ExpiresAt = tokenExpiry(s.Token)
+		s.ExpiresAt = cl.exp
 	}
+	at := c.refreshTime(s, cl.iat)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.session = s
+	c.refreshAt = at
+}
+
+// refreshTime is when a session whose token was issued at iat (zero when
+// unknown) is due a refresh: the refresh margin before its expiry. The
+// margin is WithRefreshBefore, or a third of the token's lifetime when
+// that is shorter. Zero means never.
+func (c *Client) refreshTime(s Session, iat time.Time) time.Time {
+	if s.Token == "" || s.ExpiresAt.IsZero() || c.refreshBefore <= 0 {
+		return time.Time{}
+	}
+	margin := c.refreshBefore
+	if !iat.IsZero() {
+		margin = min(margin, s.ExpiresAt.Sub(iat)/3)
+	}
+	if margin <= 0 {
+		return time.Time{}
+	}
+	return s.ExpiresAt.Add(-margin)
 }
 
 // Login signs in at the control center (POST /auth/login) and makes the
@@ -123,47 +145,64 @@ func (c *Client) refreshIfDue(ctx context.Context) {
 }
 
 func (c *Client) refreshDue() bool {
-	s := c.Session()
-	if s.Token == "" || s.ExpiresAt.IsZero() || c.refreshBefore <= 0 {
+	c.mu.Lock()
+	at, exp := c.refreshAt, c.session.ExpiresAt
+	c.mu.Unlock()
+	if at.IsZero() {
 		return false
 	}
 	now := c.now()
-	if !now.Before(s.ExpiresAt) {
-		return false // expired: only a new login helps
-	}
-	margin := c.refreshBefore
-	if iat := tokenIssuedAt(s.Token); !iat.IsZero() {
-		margin = min(margin, s.ExpiresAt.Sub(iat)/3)
-	}
-	return s.ExpiresAt.Sub(now) <= margin
+	// An expired token is not refreshed: only a new login helps.
+	return !now.Before(at) && now.Before(exp)
 }
 
-// claims reads the exp and iat claims of a JWT without verifying it: the
-// client only uses them to schedule refreshes, the server verifies.
-func claims(token string) (exp, iat time.Time) {
+// tokenClaims are the claims of a JWT the client reads.
+type tokenClaims struct {
+	sub      string
+	exp, iat time.Time
+}
+
+// parseClaims reads the sub, exp and iat claims of a JWT without
+// verifying it: the client only uses them to schedule refreshes and name
+// the user, the server verifies.
+func parseClaims(token string) (tokenClaims, error) {
+	var out tokenClaims
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return
+		return out, errors.New("token: not a JWT (want three dot-separated parts)")
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return
+		return out, fmt.Errorf("token: payload: %w", err)
 	}
 	var c struct {
+		Sub string  `json:"sub"`
 		Exp float64 `json:"exp"`
 		Iat float64 `json:"iat"`
 	}
-	if json.Unmarshal(payload, &c) != nil {
-		return
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return out, fmt.Errorf("token: claims: %w", err)
 	}
+	out.sub = c.Sub
 	if c.Exp > 0 {
-		exp = time.Unix(int64(c.Exp), 0)
+		out.exp = time.Unix(int64(c.Exp), 0)
 	}
 	if c.Iat > 0 {
-		iat = time.Unix(int64(c.Iat), 0)
+		out.iat = time.Unix(int64(c.Iat), 0)
 	}
-	return
+	return out, nil
 }
 
-func tokenExpiry(token string) time.Time   { exp, _ := claims(token); return exp }
-func tokenIssuedAt(token string) time.Time { _, iat := claims(token); return iat }
+// TokenSubject returns the sub claim (the user id) of a JWT such as
+// Session.Token, without verifying the token. It fails for a token it
+// cannot read or one without a subject.
+func TokenSubject(token string) (string, error) {
+	cl, err := parseClaims(token)
+	if err != nil {
+		return "", err
+	}
+	if cl.sub == "" {
+		return "", errors.New("token: no sub claim")
+	}
+	return cl.sub, nil
+}
