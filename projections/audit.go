@@ -1,10 +1,7 @@
 package projections
 
 import (
-	"bytes"
-	"encoding/gob"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -137,19 +134,14 @@ type auditSnapshot struct {
 func (a *AuditLog) Snapshot() ([]byte, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(auditSnapshot{Version: 1, Records: a.records})
-	return buf.Bytes(), err
+	return encodeSnapshot(auditSnapshot{Version: 1, Records: a.records})
 }
 
 // Restore implements Projection.
 func (a *AuditLog) Restore(data []byte) error {
 	var s auditSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return fmt.Errorf("decode audit snapshot: %w", err)
-	}
-	if s.Version != 1 {
-		return fmt.Errorf("audit snapshot version %d, want 1", s.Version)
+	if err := decodeSnapshot("audit", data, &s, &s.Version, 1); err != nil {
+		return err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"sync"
 
@@ -198,38 +196,20 @@ const batchesSnapshotVersion = 1
 func (v *Batches) Snapshot() ([]byte, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(batchesSnapshot{Version: batchesSnapshotVersion, Batches: v.order, Runs: v.runs})
-	return buf.Bytes(), err
+	return encodeSnapshot(batchesSnapshot{Version: batchesSnapshotVersion, Batches: v.order, Runs: v.runs})
 }
 
 // Restore implements Projection: the facts are decoded, the indexes
-// rebuilt.
+// rebuilt, and the durations taken as the snapshot recorded them.
 func (v *Batches) Restore(data []byte) error {
-	var s batchesSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return fmt.Errorf("decode batches snapshot: %w", err)
-	}
-	if s.Version != batchesSnapshotVersion {
-		return fmt.Errorf("batches snapshot version %d, want %d", s.Version, batchesSnapshotVersion)
+	s, err := decodeBatchesSnapshot(data)
+	if err != nil {
+		return err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.byID = make(map[string]*workflow.Batch, len(s.Batches))
-	v.taskBatch = map[string]*workflow.Batch{}
-	v.byStatus = map[string]int{}
-	v.order = s.Batches
+	v.setAll(s.Batches)
 	v.runs = s.Runs
-	for _, b := range s.Batches {
-		b.Rebuild()
-		v.byID[b.ID] = b
-		v.byStatus[b.Status]++
-		if !b.Terminal() {
-			for _, id := range b.TaskIDs() {
-				v.taskBatch[id] = b
-			}
-		}
-	}
 	return nil
 }
 

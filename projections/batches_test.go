@@ -153,3 +153,50 @@ func TestBatchProgressEstimate(t *testing.T) {
 		t.Fatalf("progress %+v (remaining %v)", p, p.EstimatedTimeRemaining)
 	}
 }
+
+// TestBatchDetailTakesOutputFromTasks: the detail of a batch shows each
+// task's name, output and error as the task view has them.
+func TestBatchDetailTakesOutputFromTasks(t *testing.T) {
+	t.Parallel()
+	tasks, batches := projections.NewTasks(), projections.NewBatches()
+	f := &feed{t: t, clock: time.Unix(1700000000, 0).UTC(), views: []projections.Projection{tasks, batches}}
+	spec := events.BatchCreatedData{BatchID: "B1", Name: "b", Infra: "prod", ParallelLimit: 2, Operations: []events.BatchOperation{
+		{ID: "servers", Type: events.OpServerBatch, Infra: "prod", Dependencies: []string{}, ServerConfigs: []map[string]string{{"name": "a"}, {"name": "b"}}},
+	}}
+	f.apply(events.BatchCreated, "B1", spec)
+	plans := f.decide(batches, "B1")
+	if len(plans) != 2 {
+		t.Fatalf("first decision schedules %d tasks, want 2", len(plans))
+	}
+	ends := []events.TaskStatusChangedData{
+		{TaskID: plans[0].ID, Status: events.StatusCompleted, Attempt: 1, Output: "made a"},
+		{TaskID: plans[1].ID, Status: events.StatusFailed, Attempt: 1, Error: "no b"},
+	}
+	for _, d := range ends {
+		f.apply(events.TaskStatusChanged, d.TaskID, events.TaskStatusChangedData{TaskID: d.TaskID, Status: events.StatusRunning, Attempt: 1})
+		f.apply(events.TaskStatusChanged, d.TaskID, d)
+	}
+	view, ok := batches.Get("B1", tasks)
+	if !ok {
+		t.Fatal("B1 not in the view")
+	}
+	results := view.Operations[0].Results.Tasks
+	if len(results) != 2 {
+		t.Fatalf("%d task results, want 2", len(results))
+	}
+	for i, r := range results {
+		task, ok := tasks.Get(plans[i].ID)
+		if !ok {
+			t.Fatalf("task %s not in the task view", plans[i].ID)
+		}
+		if r.TaskID == nil || *r.TaskID != plans[i].ID || r.Name != task.Name {
+			t.Fatalf("result %d: %+v, want task %s named %q", i, r, plans[i].ID, task.Name)
+		}
+	}
+	if r := results[0]; r.Output == nil || *r.Output != "made a" || r.Error != nil {
+		t.Fatalf("completed task: output %v, error %v", r.Output, r.Error)
+	}
+	if r := results[1]; r.Error == nil || *r.Error != "no b" || r.Output != nil {
+		t.Fatalf("failed task: output %v, error %v", r.Output, r.Error)
+	}
+}

@@ -74,21 +74,35 @@ func (v *Batches) Get(id string, tasks *Tasks) (BatchView, bool) {
 	view := batchView(b, true)
 	v.mu.RUnlock()
 	if tasks != nil {
-		for i := range view.Operations {
-			fillResults(view.Operations[i].Results, tasks)
-		}
+		fillResults(view.Operations, tasks)
 	}
 	return view, true
 }
 
-func fillResults(r *OperationResults, tasks *Tasks) {
-	for _, list := range [][]TaskResult{r.Tasks, r.Compensations} {
-		for i := range list {
-			if list[i].TaskID == nil {
-				continue
-			}
-			if t, ok := tasks.Get(*list[i].TaskID); ok {
-				list[i].Name, list[i].Output, list[i].Error = t.Name, t.Output, t.Error
+// fillResults sets the name, output and error of the operations' tasks
+// and compensations from the task view, read at once.
+func fillResults(ops []OperationView, tasks *Tasks) {
+	var ids []string
+	eachResult(ops, func(r *TaskResult) { ids = append(ids, *r.TaskID) })
+	outcomes := tasks.outcomes(ids)
+	eachResult(ops, func(r *TaskResult) {
+		if o, ok := outcomes[*r.TaskID]; ok {
+			r.Name, r.Output, r.Error = o.Name, o.Output, o.Error
+		}
+	})
+}
+
+// eachResult calls f for every result of ops that has a task ID.
+func eachResult(ops []OperationView, f func(*TaskResult)) {
+	for _, op := range ops {
+		if op.Results == nil {
+			continue
+		}
+		for _, list := range [][]TaskResult{op.Results.Tasks, op.Results.Compensations} {
+			for i := range list {
+				if list[i].TaskID != nil {
+					f(&list[i])
+				}
 			}
 		}
 	}

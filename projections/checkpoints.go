@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"sync"
 	"time"
@@ -136,19 +134,14 @@ const checkpointsSnapshotVersion = 1
 func (v *Checkpoints) Snapshot() ([]byte, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(checkpointsSnapshot{Version: checkpointsSnapshotVersion, Checkpoints: v.order})
-	return buf.Bytes(), err
+	return encodeSnapshot(checkpointsSnapshot{Version: checkpointsSnapshotVersion, Checkpoints: v.order})
 }
 
 // Restore implements Projection.
 func (v *Checkpoints) Restore(data []byte) error {
 	var s checkpointsSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return fmt.Errorf("decode checkpoints snapshot: %w", err)
-	}
-	if s.Version != checkpointsSnapshotVersion {
-		return fmt.Errorf("checkpoints snapshot version %d, want %d", s.Version, checkpointsSnapshotVersion)
+	if err := decodeSnapshot("checkpoints", data, &s, &s.Version, checkpointsSnapshotVersion); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()

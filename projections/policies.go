@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"slices"
 	"sync"
@@ -159,19 +157,14 @@ const policiesSnapshotVersion = 1
 func (p *Policies) Snapshot() ([]byte, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(policiesSnapshot{Version: policiesSnapshotVersion, Policies: p.order})
-	return buf.Bytes(), err
+	return encodeSnapshot(policiesSnapshot{Version: policiesSnapshotVersion, Policies: p.order})
 }
 
 // Restore implements Projection.
 func (p *Policies) Restore(data []byte) error {
 	var s policiesSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return fmt.Errorf("decode policies snapshot: %w", err)
-	}
-	if s.Version != policiesSnapshotVersion {
-		return fmt.Errorf("policies snapshot version %d, want %d", s.Version, policiesSnapshotVersion)
+	if err := decodeSnapshot("policies", data, &s, &s.Version, policiesSnapshotVersion); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,10 +1,7 @@
 package projections
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/gob"
-	"fmt"
 	"slices"
 
 	"provisioning/events"
@@ -56,12 +53,19 @@ func (v *Batches) Rewind(at map[string][]byte) error {
 		}
 	}
 	slices.SortFunc(out, func(a, b *workflow.Batch) int { return cmp.Compare(a.CreatedSeq, b.CreatedSeq) })
-	v.byID = make(map[string]*workflow.Batch, len(out))
+	v.setAll(out)
+	return nil
+}
+
+// setAll replaces the view's batches, rebuilds their derived state and
+// recomputes what the view derives from them. The caller holds the lock.
+func (v *Batches) setAll(batches []*workflow.Batch) {
+	v.byID = make(map[string]*workflow.Batch, len(batches))
 	v.taskBatch = map[string]*workflow.Batch{}
 	v.byStatus = map[string]int{}
-	v.order = out
+	v.order = batches
 	v.runs = Durations{}
-	for _, b := range out {
+	for _, b := range batches {
 		b.Rebuild()
 		v.byID[b.ID] = b
 		v.byStatus[b.Status]++
@@ -75,7 +79,6 @@ func (v *Batches) Rewind(at map[string][]byte) error {
 			}
 		}
 	}
-	return nil
 }
 
 // Rewind implements Rewinder (see above).
@@ -143,17 +146,21 @@ func decodeTasks(data []byte) ([]*workflow.Task, error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
+	s, err := decodeTasksSnapshot(data)
+	return s.Tasks, err
+}
+
+// decodeTasksSnapshot decodes and checks a tasks snapshot (empty data is
+// an error) and normalizes its tasks.
+func decodeTasksSnapshot(data []byte) (tasksSnapshot, error) {
 	var s tasksSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return nil, fmt.Errorf("decode tasks snapshot: %w", err)
-	}
-	if s.Version != tasksSnapshotVersion {
-		return nil, fmt.Errorf("tasks snapshot version %d, want %d", s.Version, tasksSnapshotVersion)
+	if err := decodeSnapshot("tasks", data, &s, &s.Version, tasksSnapshotVersion); err != nil {
+		return tasksSnapshot{}, err
 	}
 	for _, task := range s.Tasks {
 		normalizeTask(task)
 	}
-	return s.Tasks, nil
+	return s, nil
 }
 
 // normalizeTask undoes what gob loses: it does not tell an empty slice
@@ -172,12 +179,16 @@ func decodeBatches(data []byte) ([]*workflow.Batch, error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
+	s, err := decodeBatchesSnapshot(data)
+	return s.Batches, err
+}
+
+// decodeBatchesSnapshot decodes and checks a batches snapshot (empty data
+// is an error).
+func decodeBatchesSnapshot(data []byte) (batchesSnapshot, error) {
 	var s batchesSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return nil, fmt.Errorf("decode batches snapshot: %w", err)
+	if err := decodeSnapshot("batches", data, &s, &s.Version, batchesSnapshotVersion); err != nil {
+		return batchesSnapshot{}, err
 	}
-	if s.Version != batchesSnapshotVersion {
-		return nil, fmt.Errorf("batches snapshot version %d, want %d", s.Version, batchesSnapshotVersion)
-	}
-	return s.Batches, nil
+	return s, nil
 }

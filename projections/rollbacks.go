@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"sync"
 	"time"
@@ -328,19 +326,14 @@ const rollbacksSnapshotVersion = 1
 func (v *Rollbacks) Snapshot() ([]byte, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(rollbacksSnapshot{Version: rollbacksSnapshotVersion, Rollbacks: v.order, LastStarted: v.lastStarted})
-	return buf.Bytes(), err
+	return encodeSnapshot(rollbacksSnapshot{Version: rollbacksSnapshotVersion, Rollbacks: v.order, LastStarted: v.lastStarted})
 }
 
 // Restore implements Projection.
 func (v *Rollbacks) Restore(data []byte) error {
 	var s rollbacksSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return fmt.Errorf("decode rollbacks snapshot: %w", err)
-	}
-	if s.Version != rollbacksSnapshotVersion {
-		return fmt.Errorf("rollbacks snapshot version %d, want %d", s.Version, rollbacksSnapshotVersion)
+	if err := decodeSnapshot("rollbacks", data, &s, &s.Version, rollbacksSnapshotVersion); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()

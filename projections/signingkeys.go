@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"slices"
 	"sync"
@@ -77,19 +75,14 @@ type signingKeysSnapshot struct {
 func (k *SigningKeys) Snapshot() ([]byte, error) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(signingKeysSnapshot{Version: 1, Keys: k.keys})
-	return buf.Bytes(), err
+	return encodeSnapshot(signingKeysSnapshot{Version: 1, Keys: k.keys})
 }
 
 // Restore implements Projection.
 func (k *SigningKeys) Restore(data []byte) error {
 	var s signingKeysSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return fmt.Errorf("decode signing keys snapshot: %w", err)
-	}
-	if s.Version != 1 {
-		return fmt.Errorf("signing keys snapshot version %d, want 1", s.Version)
+	if err := decodeSnapshot("signing keys", data, &s, &s.Version, 1); err != nil {
+		return err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/gob"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -82,3 +83,24 @@ func (s *Snapshots) Load(ctx context.Context, p Projection, streamLast uint64) (
 // reader such as `provisioning replay` must not create or reconfigure
 // one).
 func SnapshotsIn(obs jetstream.ObjectStore) *Snapshots { return &Snapshots{obs: obs} }
+
+// encodeSnapshot gob-encodes a view's snapshot struct (the form every
+// view's Snapshot writes).
+func encodeSnapshot(s any) ([]byte, error) {
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(s)
+	return buf.Bytes(), err
+}
+
+// decodeSnapshot gob-decodes data into s, a pointer to a view's snapshot
+// struct, and checks that its version (the struct's Version field, which
+// version points to) is want. what names the view in errors.
+func decodeSnapshot(what string, data []byte, s any, version *int, want int) error {
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(s); err != nil {
+		return fmt.Errorf("decode %s snapshot: %w", what, err)
+	}
+	if *version != want {
+		return fmt.Errorf("%s snapshot version %d, want %d", what, *version, want)
+	}
+	return nil
+}

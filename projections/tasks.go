@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"slices"
 	"sync"
@@ -113,6 +111,27 @@ func (t *Tasks) Get(id string) (workflow.Task, bool) {
 	return copyTask(task), true
 }
 
+// taskOutcome is what a batch's detail shows of one of its tasks.
+type taskOutcome struct {
+	Name   string
+	Output *string
+	Error  *string
+}
+
+// outcomes returns the name, output and error of each known task of ids,
+// under one read lock and without copying the tasks' snapshots.
+func (t *Tasks) outcomes(ids []string) map[string]taskOutcome {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make(map[string]taskOutcome, len(ids))
+	for _, id := range ids {
+		if task := t.byID[id]; task != nil {
+			out[id] = taskOutcome{Name: task.Name, Output: task.Output, Error: task.Error}
+		}
+	}
+	return out
+}
+
 func copyTask(task *workflow.Task) workflow.Task {
 	c := *task
 	c.Snapshots = slices.Clone(task.Snapshots)
@@ -199,37 +218,19 @@ const tasksSnapshotVersion = 1
 func (t *Tasks) Snapshot() ([]byte, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(tasksSnapshot{Version: tasksSnapshotVersion, Tasks: t.order, Runs: t.runs})
-	return buf.Bytes(), err
+	return encodeSnapshot(tasksSnapshot{Version: tasksSnapshotVersion, Tasks: t.order, Runs: t.runs})
 }
 
-// Restore implements Projection.
+// Restore implements Projection: the tasks are decoded, the indexes
+// rebuilt, and the durations taken as the snapshot recorded them.
 func (t *Tasks) Restore(data []byte) error {
-	var s tasksSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return fmt.Errorf("decode tasks snapshot: %w", err)
-	}
-	if s.Version != tasksSnapshotVersion {
-		return fmt.Errorf("tasks snapshot version %d, want %d", s.Version, tasksSnapshotVersion)
+	s, err := decodeTasksSnapshot(data)
+	if err != nil {
+		return err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.byID = make(map[string]*workflow.Task, len(s.Tasks))
-	t.byStatus = map[string]int{}
-	t.order = s.Tasks
-	for _, task := range s.Tasks {
-		// gob does not tell an empty slice from a missing one; the view
-		// shows [] for both.
-		if task.Args == nil {
-			task.Args = []string{}
-		}
-		if task.Dependencies == nil {
-			task.Dependencies = []string{}
-		}
-		t.byID[task.ID] = task
-		t.byStatus[task.Status]++
-	}
+	t.setAll(s.Tasks)
 	t.runs = s.Runs
 	if t.runs == nil {
 		t.runs = map[string]*Durations{}

@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"slices"
 	"strings"
@@ -288,19 +286,14 @@ const usersSnapshotVersion = 1
 func (u *Users) Snapshot() ([]byte, error) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(usersSnapshot{Version: usersSnapshotVersion, Users: u.order})
-	return buf.Bytes(), err
+	return encodeSnapshot(usersSnapshot{Version: usersSnapshotVersion, Users: u.order})
 }
 
 // Restore implements Projection.
 func (u *Users) Restore(data []byte) error {
 	var s usersSnapshot
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		return fmt.Errorf("decode users snapshot: %w", err)
-	}
-	if s.Version != usersSnapshotVersion {
-		return fmt.Errorf("users snapshot version %d, want %d", s.Version, usersSnapshotVersion)
+	if err := decodeSnapshot("users", data, &s, &s.Version, usersSnapshotVersion); err != nil {
+		return err
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()

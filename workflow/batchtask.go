@@ -31,7 +31,10 @@ func (b *Batch) ApplyTask(e events.Envelope) error {
 			return err
 		}
 		if t.Status == events.StatusRunning && d.Attempt == t.Attempt {
-			b.setProgress(t, d.Progress)
+			// Like the task view, ignore a progress outside 0..100.
+			if d.Progress >= 0 && d.Progress <= 100 {
+				b.setProgress(t, d.Progress)
+			}
 			if d.Step != "" {
 				t.Step = d.Step
 			}
