@@ -183,13 +183,7 @@ func (in *Instance) start(ctx context.Context) error {
 	in.tasks = projections.NewTasks()
 	in.batches = projections.NewBatches()
 	registry := webhooks.NewRegistry()
-	in.view = projections.NewRunner(store, events.EventsStream, snaps, in.log, in.tasks, in.batches, registry)
-	if in.cfg.SnapshotEvery > 0 {
-		in.view.SnapshotEvery = in.cfg.SnapshotEvery
-	}
-	if in.cfg.SnapshotInterval > 0 {
-		in.view.SnapshotInterval = in.cfg.SnapshotInterval
-	}
+	in.view = in.newRunner(events.EventsStream, snaps, in.tasks, in.batches, registry)
 	in.registry.MustRegister(in.view.Collector(), in.view.FailuresCollector(), executors.NewQueueCollector(store),
 		projections.ViewCollector{Tasks: in.tasks, Batches: in.batches})
 	in.pool = executors.NewPool(store, executors.Config{
@@ -245,6 +239,19 @@ func (in *Instance) start(ctx context.Context) error {
 		return err
 	}
 	return in.serve()
+}
+
+// newRunner returns a runner folding stream into views, snapshotting as
+// the configuration says.
+func (in *Instance) newRunner(stream events.Stream, snaps *projections.Snapshots, views ...projections.Projection) *projections.Runner {
+	r := projections.NewRunner(in.store, stream, snaps, in.log, views...)
+	if in.cfg.SnapshotEvery > 0 {
+		r.SnapshotEvery = in.cfg.SnapshotEvery
+	}
+	if in.cfg.SnapshotInterval > 0 {
+		r.SnapshotInterval = in.cfg.SnapshotInterval
+	}
+	return r
 }
 
 // provision creates or updates every stream, bucket and object store.
@@ -353,22 +360,29 @@ func (in *Instance) serve() error {
 // healthChecks are the components of GET /state/system/health.
 func (in *Instance) healthChecks() map[string]handlers.HealthCheck {
 	return map[string]handlers.HealthCheck{
-		"storage": handlers.StorageCheck(in.store),
-		"batch_coordinator": func(ctx context.Context) (string, string) {
-			status, detail := in.coord.Health()
-			if status != "Healthy" {
-				return status, detail
-			}
-			// The coordinator decides from the views: it keeps up only if
-			// they do.
-			wctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			if err := in.view.WaitForLatest(wctx); err != nil {
-				return "Degraded", "the views are behind the event stream"
-			}
-			return status, ""
-		},
-		"monitoring": func(context.Context) (string, string) { return in.load.Health() },
+		"storage":              handlers.StorageCheck(in.store),
+		"batch_coordinator":    in.coordinatorCheck(in.coord.Health),
+		"rollback_coordinator": in.coordinatorCheck(in.recovery.coord.Health),
+		"monitoring":           func(context.Context) (string, string) { return in.load.Health() },
+	}
+}
+
+// coordinatorCheck is the health component of a coordinator: its own
+// health, and then whether the views it decides from keep up.
+func (in *Instance) coordinatorCheck(health func() (status, detail string)) handlers.HealthCheck {
+	return func(ctx context.Context) (string, string) {
+		status, detail := health()
+		if status != "Healthy" {
+			return status, detail
+		}
+		// The coordinator decides from the views: it keeps up only if
+		// they do.
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := in.view.WaitForLatest(wctx); err != nil {
+			return "Degraded", "the views are behind the event stream"
+		}
+		return status, ""
 	}
 }
 

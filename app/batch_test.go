@@ -246,7 +246,7 @@ func TestSystemHealthAndLoad(t *testing.T) {
 		}
 		_ = json.Unmarshal(env.Data, &rep)
 		if status == http.StatusOK {
-			want := map[string]string{"storage": "Healthy", "batch_coordinator": "Healthy", "monitoring": "Healthy"}
+			want := map[string]string{"storage": "Healthy", "batch_coordinator": "Healthy", "rollback_coordinator": "Healthy", "monitoring": "Healthy"}
 			if rep.Overall != "Healthy" || !equal(rep.Components, want) {
 				t.Fatalf("health %+v", rep)
 			}

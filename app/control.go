@@ -66,16 +66,8 @@ type identity struct {
 func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps *projections.Snapshots) error {
 	id := &in.identity
 	id.users, id.policies, id.keys, id.auditLog = projections.NewUsers(), projections.NewPolicies(), projections.NewSigningKeys(), projections.NewAuditLog()
-	id.iamView = projections.NewRunner(in.store, events.IAMStream, snaps, in.log, id.users, id.policies, id.keys)
-	id.auditView = projections.NewRunner(in.store, events.AuditStream, snaps, in.log, id.auditLog)
-	for _, r := range []*projections.Runner{id.iamView, id.auditView} {
-		if in.cfg.SnapshotEvery > 0 {
-			r.SnapshotEvery = in.cfg.SnapshotEvery
-		}
-		if in.cfg.SnapshotInterval > 0 {
-			r.SnapshotInterval = in.cfg.SnapshotInterval
-		}
-	}
+	id.iamView = in.newRunner(events.IAMStream, snaps, id.users, id.policies, id.keys)
+	id.auditView = in.newRunner(events.AuditStream, snaps, id.auditLog)
 	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	// Every step is idempotent (the signing key is appended with

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +53,7 @@ func (c CoordinatorConfig) withDefaults() CoordinatorConfig {
 		c.Resync = time.Second
 	}
 	if c.Backlog <= 0 {
-		c.Backlog = 10 * time.Second
+		c.Backlog = defaultBacklog
 	}
 	if c.ID == "" {
 		c.ID = DefaultConfig().ID
@@ -82,28 +80,37 @@ type Coordinator struct {
 	cfg     CoordinatorConfig
 	log     *slog.Logger
 	metrics *coordinatorMetrics
+	loop    *decisionLoop
 
-	mu       sync.Mutex
-	dirty    map[string]time.Time // batch -> when it was first marked
-	deciding int                  // batches taken from dirty and not yet decided
-	wake     chan struct{}
+	// Owned by Run's goroutine: what this coordinator did to each
+	// unfinished batch.
+	batches map[string]*batchState
+}
 
-	// Owned by Run's goroutine.
-	heads     map[string]uint64            // batch -> seq of our last append to it
-	created   map[string]map[string]bool   // batch -> tasks created, or found existing
-	cancelled map[string]map[string]uint64 // batch -> task -> head seq we asked to stop at
+// batchState is what a coordinator remembers of its own work on a batch.
+type batchState struct {
+	head      uint64            // seq of our last append to the batch
+	created   map[string]bool   // tasks created, or found existing
+	cancelled map[string]uint64 // task -> head seq we asked to stop at
+}
 
-	started  atomic.Bool
-	lastLoop atomic.Int64 // unix nanoseconds
+// state returns the batch's state, adding it when missing.
+func (c *Coordinator) state(id string) *batchState {
+	b := c.batches[id]
+	if b == nil {
+		b = &batchState{created: map[string]bool{}, cancelled: map[string]uint64{}}
+		c.batches[id] = b
+	}
+	return b
 }
 
 // NewCoordinator returns a coordinator over view; reg receives its
 // metrics and may be nil.
 func NewCoordinator(store *events.Store, view BatchView, cfg CoordinatorConfig, log *slog.Logger, reg prometheus.Registerer) *Coordinator {
+	cfg = cfg.withDefaults()
 	c := &Coordinator{
-		store: store, view: view, cfg: cfg.withDefaults(), log: log, metrics: newCoordinatorMetrics(reg),
-		dirty: map[string]time.Time{}, wake: make(chan struct{}, 1),
-		heads: map[string]uint64{}, created: map[string]map[string]bool{}, cancelled: map[string]map[string]uint64{},
+		store: store, view: view, cfg: cfg, log: log, metrics: newCoordinatorMetrics(reg),
+		loop: newDecisionLoop(cfg.Resync), batches: map[string]*batchState{},
 	}
 	if reg != nil {
 		// A coordinator that keeps batches waiting is falling behind.
@@ -118,19 +125,7 @@ func NewCoordinator(store *events.Store, view BatchView, cfg CoordinatorConfig, 
 // never blocks.
 func (c *Coordinator) Observe(env events.Envelope) {
 	if id := c.view.BatchOf(env); id != "" {
-		c.mark(id)
-	}
-}
-
-func (c *Coordinator) mark(id string) {
-	c.mu.Lock()
-	if _, ok := c.dirty[id]; !ok {
-		c.dirty[id] = time.Now()
-	}
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+		c.loop.mark(id)
 	}
 }
 
@@ -138,27 +133,7 @@ func (c *Coordinator) mark(id string) {
 // has caught up with the stream), then looks at every unfinished batch:
 // after a restart, each picks up where it was.
 func (c *Coordinator) Run(ctx context.Context, ready <-chan struct{}) error {
-	c.lastLoop.Store(time.Now().UnixNano())
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		return nil
-	}
-	c.started.Store(true)
-	c.resync()
-	tick := time.NewTicker(c.cfg.Resync)
-	defer tick.Stop()
-	for {
-		c.lastLoop.Store(time.Now().UnixNano())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.wake:
-		case <-tick.C:
-			c.resync()
-		}
-		c.drain(ctx)
-	}
+	return c.loop.run(ctx, ready, c.resync, c.step)
 }
 
 // resync marks every unfinished batch and forgets the finished ones.
@@ -167,53 +142,19 @@ func (c *Coordinator) resync() {
 	live := make(map[string]bool, len(active))
 	for _, id := range active {
 		live[id] = true
-		c.mark(id)
+		c.loop.mark(id)
 	}
-	for id := range c.heads {
+	for id := range c.batches {
 		if !live[id] {
-			delete(c.heads, id)
+			delete(c.batches, id)
 		}
-	}
-	for id := range c.created {
-		if !live[id] {
-			delete(c.created, id)
-			delete(c.cancelled, id)
-		}
-	}
-}
-
-// drain decides once for every batch marked so far: under load, many
-// events of a batch make one decision.
-func (c *Coordinator) drain(ctx context.Context) {
-	c.mu.Lock()
-	batch := c.dirty
-	c.dirty = make(map[string]time.Time, len(batch))
-	c.deciding = len(batch)
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.deciding = 0
-		c.mu.Unlock()
-	}()
-	for id := range batch {
-		if ctx.Err() != nil {
-			return
-		}
-		c.step(ctx, id)
-		c.mu.Lock()
-		c.deciding--
-		c.mu.Unlock()
 	}
 }
 
 // Awaiting is the number of batches with events the coordinator has not
 // decided on yet: zero means every decision the stream so far calls for
 // has been made (and its events appended).
-func (c *Coordinator) Awaiting() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.dirty) + c.deciding
-}
+func (c *Coordinator) Awaiting() int { return c.loop.awaiting() }
 
 // step carries out the effects of what is stored, then decides.
 func (c *Coordinator) step(ctx context.Context, id string) {
@@ -221,7 +162,7 @@ func (c *Coordinator) step(ctx context.Context, id string) {
 	if !ok {
 		return
 	}
-	if head := c.heads[id]; seq < head {
+	if b := c.batches[id]; b != nil && seq < b.head {
 		// The view has not yet seen our own last decision; deciding now
 		// could only conflict. Its arrival marks the batch again.
 		return
@@ -259,7 +200,7 @@ func (c *Coordinator) decide(ctx context.Context, id string, d workflow.Decision
 		}
 		c.metrics.appended.WithLabelValues(string(e.Type)).Inc()
 		expect = stored.Seq
-		c.heads[id] = stored.Seq
+		c.state(id).head = stored.Seq
 		if e.Type == events.BatchTasksScheduled {
 			c.create(ctx, id, plans, true)
 		}
@@ -273,11 +214,7 @@ func (c *Coordinator) create(ctx context.Context, id string, plans []workflow.Ta
 	if len(plans) == 0 {
 		return
 	}
-	done := c.created[id]
-	if done == nil {
-		done = map[string]bool{}
-		c.created[id] = done
-	}
+	done := c.state(id).created
 	timeout := int(c.cfg.TaskTimeout.Seconds())
 	now := time.Now()
 	evs := make([]events.Envelope, 0, len(plans))
@@ -317,11 +254,7 @@ func (c *Coordinator) cancel(ctx context.Context, id string, targets []workflow.
 	if len(targets) == 0 {
 		return
 	}
-	sent := c.cancelled[id]
-	if sent == nil {
-		sent = map[string]uint64{}
-		c.cancelled[id] = sent
-	}
+	sent := c.state(id).cancelled
 	for _, t := range targets {
 		if at, ok := sent[t.TaskID]; ok && at >= t.Head.Seq {
 			continue
@@ -348,25 +281,7 @@ func (c *Coordinator) cancel(ctx context.Context, id string, targets []workflow.
 // Degraded while it waits for the view to catch up or a batch has waited
 // longer than Backlog for a decision.
 func (c *Coordinator) Health() (status, detail string) {
-	last := time.Unix(0, c.lastLoop.Load())
-	if c.lastLoop.Load() == 0 || time.Since(last) > 3*c.cfg.Resync+time.Second {
-		return "Unhealthy", "decision loop not running since " + last.UTC().Format(time.RFC3339)
-	}
-	if !c.started.Load() {
-		return "Degraded", "waiting for the views to catch up with the event stream"
-	}
-	c.mu.Lock()
-	var oldest time.Time
-	for _, at := range c.dirty {
-		if oldest.IsZero() || at.Before(oldest) {
-			oldest = at
-		}
-	}
-	c.mu.Unlock()
-	if !oldest.IsZero() && time.Since(oldest) > c.cfg.Backlog {
-		return "Degraded", "batches waiting for a decision: " + time.Since(oldest).Round(time.Second).String() + " behind"
-	}
-	return "Healthy", ""
+	return c.loop.health(c.cfg.Backlog, "batches")
 }
 
 type coordinatorMetrics struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"provisioning/events"
@@ -35,15 +34,11 @@ type RollbackView interface {
 // stored). The compensation tasks themselves are ordinary tasks that the
 // executors run.
 type RollbackCoordinator struct {
-	store  *events.Store
-	view   RollbackView
-	log    *slog.Logger
-	actor  string
-	resync time.Duration
-
-	mu    sync.Mutex
-	dirty map[string]bool
-	wake  chan struct{}
+	store *events.Store
+	view  RollbackView
+	log   *slog.Logger
+	actor string
+	loop  *decisionLoop
 }
 
 // NewRollbackCoordinator returns a coordinator over view; id names it in
@@ -56,68 +51,39 @@ func NewRollbackCoordinator(store *events.Store, view RollbackView, id string, r
 	if id == "" {
 		id = DefaultConfig().ID
 	}
-	return &RollbackCoordinator{store: store, view: view, log: log, actor: "rollback-coordinator:" + id, resync: resync,
-		dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &RollbackCoordinator{store: store, view: view, log: log, actor: "rollback-coordinator:" + id, loop: newDecisionLoop(resync)}
 }
 
 // Observe is the view runner's hook: it marks the rollback env touched.
 // It never blocks.
 func (c *RollbackCoordinator) Observe(env events.Envelope) {
 	if id := c.view.RollbackOf(env); id != "" {
-		c.mark(id)
-	}
-}
-
-func (c *RollbackCoordinator) mark(id string) {
-	c.mu.Lock()
-	c.dirty[id] = true
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+		c.loop.mark(id)
 	}
 }
 
 // Run decides until ctx ends, starting once ready is closed (the views
 // have caught up): every unfinished rollback then picks up where it was.
 func (c *RollbackCoordinator) Run(ctx context.Context, ready <-chan struct{}) error {
-	select {
-	case <-ready:
-	case <-ctx.Done():
-		return nil
-	}
-	tick := time.NewTicker(c.resync)
-	defer tick.Stop()
-	c.markActive()
-	for {
-		c.drain(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.wake:
-		case <-tick.C:
-			c.markActive()
-		}
-	}
+	return c.loop.run(ctx, ready, c.markActive, c.step)
 }
 
 func (c *RollbackCoordinator) markActive() {
 	for _, id := range c.view.ActiveRollbacks() {
-		c.mark(id)
+		c.loop.mark(id)
 	}
 }
 
-func (c *RollbackCoordinator) drain(ctx context.Context) {
-	c.mu.Lock()
-	ids := c.dirty
-	c.dirty = map[string]bool{}
-	c.mu.Unlock()
-	for id := range ids {
-		if ctx.Err() != nil {
-			return
-		}
-		c.step(ctx, id)
-	}
+// Awaiting is the number of rollbacks with events the coordinator has
+// not decided on yet, those being decided included.
+func (c *RollbackCoordinator) Awaiting() int { return c.loop.awaiting() }
+
+// Health reports whether the coordinator is alive and keeping up, as the
+// batch coordinator's Health does: Unhealthy when its loop has not turned
+// for three resync periods, Degraded while it waits for the views to
+// catch up or a rollback has waited longer than 10 s for a decision.
+func (c *RollbackCoordinator) Health() (status, detail string) {
+	return c.loop.health(defaultBacklog, "rollbacks")
 }
 
 // step carries out the rollback's next decision.

@@ -47,6 +47,7 @@ type reading struct {
 	at         time.Time
 	busy, all  float64 // host CPU seconds
 	processCPU float64 // this process's CPU seconds
+	processRSS int     // this process's resident memory, bytes
 }
 
 // New returns a sampler of the filesystem holding dir, reading every
@@ -105,6 +106,7 @@ func (s *Sampler) read() (reading, error) {
 		return r, fmt.Errorf("read /proc/self/stat: %w", err)
 	}
 	r.processCPU = ps.CPUTime()
+	r.processRSS = ps.ResidentMemory()
 	return r, nil
 }
 
@@ -140,11 +142,7 @@ func (s *Sampler) take() (Sample, error) {
 		smp.HostTotalMB = round1(float64(*mem.MemTotal) / 1024)
 		smp.HostMemoryMB = round1(float64(*mem.MemTotal-*mem.MemAvailable) / 1024)
 	}
-	if self, err := s.fs.Self(); err == nil {
-		if ps, err := self.Stat(); err == nil {
-			smp.ProcessMemory = round1(float64(ps.ResidentMemory()) / (1 << 20))
-		}
-	}
+	smp.ProcessMemory = round1(float64(cur.processRSS) / (1 << 20))
 	var fsst syscall.Statfs_t
 	if err := syscall.Statfs(s.dir, &fsst); err != nil {
 		return Sample{}, fmt.Errorf("statfs %s: %w", s.dir, err)
