@@ -205,7 +205,7 @@ func clusterRows(ctx context.Context, exe string, clients int, d time.Duration, 
 	if err != nil {
 		return nil, err
 	}
-	defer c.Stop()
+	defer c.Shutdown()
 	opts := bench.CoreOptions{NATSURL: c.URLs(), Replicas: 3, Clients: clients, Duration: d, CLI: []string{exe, "simulate"}, Log: log}
 	// Submit-to-Running first: the load phase leaves thousands of jobs in
 	// the shared queue of the cluster.
