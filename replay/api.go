@@ -125,7 +125,12 @@ var ErrMoving = errors.New("the event stream kept growing while the API was read
 // positions, folds the stream to that position and compares what the API
 // showed with what the rebuilt views show. It returns the differences and
 // the position.
-func CompareAPI(ctx context.Context, src *Source, api API) ([]Difference, uint64, error) {
+//
+// v are views already folded from the stream's start up to seq (such as
+// Rebuild's); CompareAPI folds only the events after seq into them (it
+// changes them). Should the position read be before seq (the stream was
+// cut), it rebuilds the views from scratch instead.
+func CompareAPI(ctx context.Context, src *Source, api API, v Views, seq uint64) ([]Difference, uint64, error) {
 	for range 5 {
 		before, err := src.Last(ctx)
 		if err != nil {
@@ -142,9 +147,15 @@ func CompareAPI(ctx context.Context, src *Source, api API) ([]Difference, uint64
 		if before != after {
 			continue
 		}
-		v, _, err := src.Rebuild(ctx, before)
-		if err != nil {
-			return nil, 0, err
+		switch {
+		case before < seq:
+			if v, _, err = src.Rebuild(ctx, before); err != nil {
+				return nil, 0, err
+			}
+		case before > seq:
+			if _, err = projections.Fold(ctx, src.Store, projections.FoldRange{From: seq + 1, Until: before}, src.timeline, v.projections()...); err != nil {
+				return nil, 0, err
+			}
 		}
 		want, err := apiRendering(v)
 		if err != nil {

@@ -27,20 +27,29 @@ func (d Difference) String() string { return d.View + " " + d.ID + ": " + d.What
 // Compare compares the canonical renderings of the views a and b (named
 // aName and bName in the differences), item by item.
 func Compare(a, b Views, aName, bName string) ([]Difference, error) {
+	out, _, err := compareCounting(a, b, aName, bName)
+	return out, err
+}
+
+// compareCounting is Compare that also returns how many items each view
+// of a holds (its summary not counted), from the same renderings.
+func compareCounting(a, b Views, aName, bName string) ([]Difference, map[string]int, error) {
 	var out []Difference
+	counts := map[string]int{}
 	bs := b.All()
 	for i, va := range a.All() {
 		ca, err := va.Canonical()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		counts[va.Name()] = len(ca) - 1
 		cb, err := bs[i].Canonical()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, compareCanonical(va.Name(), ca, cb, aName, bName)...)
 	}
-	return out, nil
+	return out, counts, nil
 }
 
 func compareCanonical(view string, a, b projections.Canonical, aName, bName string) []Difference {

@@ -200,11 +200,11 @@ func (o options) compare(ctx context.Context, src *Source, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, "replay:", err)
 		return ExitUnavailable
 	}
-	rep := Report{Seq: reached, Seconds: time.Since(began).Seconds(), NotApplied: failures, Live: starts, Counts: counts(fresh)}
+	rep := Report{Seq: reached, Seconds: time.Since(began).Seconds(), NotApplied: failures, Live: starts}
 	if rep.Seconds > 0 {
 		rep.EventsPerSec = float64(reached) / rep.Seconds
 	}
-	if rep.Differences, err = Compare(fresh, live, "replay", "live"); err != nil {
+	if rep.Differences, rep.Counts, err = compareCounting(fresh, live, "replay", "live"); err != nil {
 		fmt.Fprintln(stderr, "replay:", err)
 		return ExitUnavailable
 	}
@@ -213,7 +213,8 @@ func (o options) compare(ctx context.Context, src *Source, stdout, stderr io.Wri
 			What: fmt.Sprintf("the replay could not apply %d events, the live views %d", failures, liveFailures)})
 	}
 	if o.orchestrator != "" {
-		diffs, seq, err := CompareAPI(ctx, src, API{Base: o.orchestrator, Token: o.token})
+		// fresh is not used after this: CompareAPI folds it on.
+		diffs, seq, err := CompareAPI(ctx, src, API{Base: o.orchestrator, Token: o.token}, fresh, reached)
 		if err != nil {
 			fmt.Fprintln(stderr, "replay: api:", err)
 			return ExitUnavailable
@@ -233,17 +234,6 @@ func (o options) compare(ctx context.Context, src *Source, stdout, stderr io.Wri
 		return ExitDifferent
 	}
 	return ExitEqual
-}
-
-func counts(v Views) map[string]int {
-	out := map[string]int{}
-	for _, c := range v.All() {
-		canon, err := c.Canonical()
-		if err == nil {
-			out[c.Name()] = len(canon) - 1
-		}
-	}
-	return out
 }
 
 func (o options) printReport(w io.Writer, rep Report) {

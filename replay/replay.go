@@ -122,8 +122,19 @@ func (s *Source) Live(ctx context.Context, until uint64) (v Views, starts []Live
 		starts = append(starts, start)
 		reached = max(reached, start.Seq)
 	}
+	// Views that start from the same sequence are caught up in one read
+	// of the stream, in the order their first view is held.
+	var order []uint64
+	groups := map[uint64][]projections.Projection{}
 	for i, p := range v.projections() {
-		n, err := projections.Fold(ctx, s.Store, projections.FoldRange{From: starts[i].Seq + 1, Until: reached}, s.timeline, p)
+		seq := starts[i].Seq
+		if _, ok := groups[seq]; !ok {
+			order = append(order, seq)
+		}
+		groups[seq] = append(groups[seq], p)
+	}
+	for _, seq := range order {
+		n, err := projections.Fold(ctx, s.Store, projections.FoldRange{From: seq + 1, Until: reached}, s.timeline, groups[seq]...)
 		if err != nil {
 			return v, starts, reached, failures, err
 		}
