@@ -169,7 +169,7 @@ func TestKillAndRestartMidBatch(t *testing.T) {
 	dir := t.TempDir()
 	addr, controlAddr := freeAddr(t), freeAddr(t)
 	serve := func() *exec.Cmd {
-		cmd := exec.Command(binary, "serve", "--data-dir", dir, "--orchestrator-addr", addr, "--control-addr", controlAddr, "--nats-listen=",
+		cmd := exec.Command(apptest.Binary(t), "serve", "--data-dir", dir, "--orchestrator-addr", addr, "--control-addr", controlAddr, "--nats-listen=",
 			"--sim-speed", "0.03", "--job-ack-wait", "2s", "--sync", "1m", "--log-level", "warn", "--shutdown-grace", "2s",
 			"--rate-limit-general", "0", "--rate-limit-auth", "0")
 		cmd.Env = append(os.Environ(), apptest.AdminEnv...)
@@ -246,15 +246,10 @@ func TestKillAndRestartMidBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	starts := map[string]int{}
-	for _, e := range journal {
-		switch e.Event {
-		case "start":
-			starts[e.TaskID]++
-		case "overlap":
-			t.Fatalf("task %s ran twice at once", e.TaskID)
-		}
+	if overlaps := simulator.Overlaps(journal); len(overlaps) > 0 {
+		t.Fatalf("task %s ran twice at once", overlaps[0])
 	}
+	starts := simulator.Runs(journal)
 	again := 0
 	for _, task := range tasks {
 		switch n := starts[task.ID]; {

@@ -16,6 +16,7 @@ import (
 
 	"provisioning/app"
 	"provisioning/events"
+	"provisioning/events/eventstest"
 	"provisioning/handlers"
 )
 
@@ -168,13 +169,13 @@ func TestNATSOutage(t *testing.T) {
 		}()
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-	waitUntil(t, 30*time.Second, func() bool { return count() >= 20 }, "no submission succeeded before the outage")
+	eventstest.Eventually(t, 30*time.Second, func() bool { return count() >= 20 }, "no submission succeeded before the outage")
 	first.Shutdown()
 	first.WaitForShutdown()
 	time.Sleep(2 * time.Second) // the outage itself: this is what is being tested, not a wait for a condition
 	natsOn(t, dir, addr, 0)
 	before := count()
-	waitUntil(t, 60*time.Second, func() bool { return count() >= before+20 }, "submissions did not succeed again after NATS came back")
+	eventstest.Eventually(t, 60*time.Second, func() bool { return count() >= before+20 }, "submissions did not succeed again after NATS came back")
 	close(stop)
 	wg.Wait()
 	t.Logf("%d acknowledged, failures by status %v", len(acked), failed)
@@ -204,16 +205,5 @@ func closeNow(t *testing.T, in *app.Instance) {
 	defer cancel()
 	if err := in.Close(ctx); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitUntil(t *testing.T, within time.Duration, cond func() bool, msg string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

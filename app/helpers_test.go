@@ -1,16 +1,9 @@
 package app_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,33 +11,19 @@ import (
 	"provisioning/app/apptest"
 )
 
-// binary is the provisioning binary built once for the package's tests:
-// the executors run its simulator, and the restart test runs it whole.
-var binary string
-
 func TestMain(m *testing.M) {
 	apptest.SimulatorMain()
-	dir, err := os.MkdirTemp("", "provisioning-app-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "provisioning")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/provisioning")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	// The binary apptest.Binary built for the tests (the executors run
+	// its simulator, the restart test runs it whole) goes with them.
+	apptest.RemoveBinary()
 	os.Exit(code)
 }
 
 // testConfig is an instance on loopback with a fast simulator.
 func testConfig(t *testing.T) app.Config {
 	cfg := apptest.Config(t)
-	cfg.CLI = []string{binary, "simulate"}
+	cfg.CLI = []string{apptest.Binary(t), "simulate"}
 	cfg.SimSpeed = 0.01
 	cfg.ShutdownGrace = 5 * time.Second
 	cfg.KillGrace = time.Second
@@ -54,18 +33,7 @@ func testConfig(t *testing.T) app.Config {
 
 func startInstance(t *testing.T, cfg app.Config) *app.Instance {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	in, err := app.Start(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = in.Close(ctx)
-	})
-	apptest.Describe(t, in)
-	return in
+	return apptest.Start(t, cfg)
 }
 
 // envelope is every answer of the API.
@@ -89,39 +57,23 @@ func adminClient(t *testing.T, in *app.Instance) client {
 
 func (c client) do(method, path string, body any) (int, envelope, http.Header) {
 	c.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = bytes.NewBufferString(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	api := apptest.NewClient(c.base)
+	// No client timeout: a slow answer is waited for, as the tests did
+	// before they used apptest.
+	api.HTTP = &http.Client{}
 	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		api = api.WithToken(c.token)
 	}
-	// Every answer is checked against the API's OpenAPI description.
-	hc := &http.Client{Transport: apptest.Transport(c.t, nil)}
-	resp, err := hc.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
+	// Every answer is checked against the API's OpenAPI description
+	// (apptest.Client does it); every request declares a JSON body, even
+	// an empty one.
+	res := api.Do(c.t, method, path, body, "Content-Type", "application/json")
+	// Every answer must be an envelope.
 	var env envelope
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &env); err != nil {
-		c.t.Fatalf("%s %s: answer %d is not an envelope: %s", method, path, resp.StatusCode, raw)
+	if err := json.Unmarshal(res.Raw, &env); err != nil {
+		c.t.Fatalf("%s %s: answer %d is not an envelope: %s", method, path, res.Status, res.Raw)
 	}
-	return resp.StatusCode, env, resp.Header
+	return res.Status, env, res.Header
 }
 
 // ok does a request that must succeed and decodes its data into v.

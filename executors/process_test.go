@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"provisioning/app/apptest"
 	"provisioning/executors"
 )
 
@@ -73,27 +73,13 @@ func TestProcessCancelKillsTheWholeGroup(t *testing.T) {
 	}
 	for _, pid := range pids {
 		deadline := time.Now().Add(5 * time.Second)
-		for alive(pid) {
+		for apptest.ProcessAlive(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("process %d survived the cancel", pid)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-}
-
-// alive reports whether pid runs: it exists and is not a zombie waiting
-// for whoever adopted it to reap it.
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) == syscall.ESRCH {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 // A CLI that exits 0 but leaves a child holding stdout open still

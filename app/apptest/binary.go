@@ -18,6 +18,7 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string
 	binPath   string
 	buildErr  error
 )
@@ -32,6 +33,7 @@ func Binary(tb testing.TB) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "provisioning")
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
@@ -47,6 +49,14 @@ func Binary(tb testing.TB) string {
 		tb.Fatalf("build provisioning: %v\n%s", buildErr, binPath)
 	}
 	return binPath
+}
+
+// RemoveBinary deletes what Binary built, if it built anything. Call it
+// from TestMain once m.Run has returned.
+func RemoveBinary() {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 }
 
 // Process is a `provisioning serve` child process.
