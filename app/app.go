@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/executors"
 	"provisioning/handlers"
 	"provisioning/hub"
@@ -120,7 +121,7 @@ type Instance struct {
 
 	nats  *server.Server // nil with NATSURL
 	conn  *nats.Conn
-	store *events.Store
+	store *eventstore.Store
 	view  *projections.Runner
 	tasks *projections.Tasks
 	pool  *executors.Pool
@@ -162,7 +163,7 @@ func (in *Instance) start(ctx context.Context) error {
 	if err := in.connect(ctx); err != nil {
 		return err
 	}
-	store, err := events.NewStore(in.conn)
+	store, err := eventstore.NewStore(in.conn)
 	if err != nil {
 		return err
 	}
@@ -256,7 +257,7 @@ func (in *Instance) newRunner(stream events.Stream, snaps *projections.Snapshots
 
 // provision creates or updates every stream, bucket and object store.
 func (in *Instance) provision(ctx context.Context) (*projections.Snapshots, error) {
-	if err := in.store.Setup(ctx, events.SetupConfig{Replicas: in.cfg.Replicas}); err != nil {
+	if err := in.store.Setup(ctx, eventstore.SetupConfig{Replicas: in.cfg.Replicas}); err != nil {
 		return nil, err
 	}
 	snaps, err := projections.OpenSnapshots(ctx, in.store)
@@ -286,7 +287,7 @@ func (in *Instance) connect(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		return retry(ctx, in.log, "connect to NATS", func(context.Context) error {
-			nc, err := events.Dial(events.DialConfig{URL: in.cfg.NATSURL, Name: "provisioning", CredsFile: in.cfg.NATSCreds,
+			nc, err := eventstore.Dial(eventstore.DialConfig{URL: in.cfg.NATSURL, Name: "provisioning", CredsFile: in.cfg.NATSCreds,
 				TLSCA: in.cfg.NATSCA, TLSCert: in.cfg.NATSCert, TLSKey: in.cfg.NATSKey})
 			in.conn = nc
 			return err
@@ -295,12 +296,12 @@ func (in *Instance) connect(ctx context.Context) error {
 	if err := in.lockDataDir(); err != nil {
 		return err
 	}
-	srv, err := events.StartServer(events.ServerConfig{DataDir: filepath.Join(in.cfg.DataDir, "nats"), Listen: in.cfg.NATSListen, Sync: in.cfg.Sync})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: filepath.Join(in.cfg.DataDir, "nats"), Listen: in.cfg.NATSListen, Sync: in.cfg.Sync})
 	if err != nil {
 		return err
 	}
 	in.nats = srv
-	nc, err := events.DialInProcess(srv, "provisioning")
+	nc, err := eventstore.DialInProcess(srv, "provisioning")
 	if err != nil {
 		return err
 	}
@@ -419,7 +420,7 @@ func (in *Instance) Errors() <-chan error { return in.errs }
 func (in *Instance) OrchestratorURL() string { return "http://" + in.orchestratorAddr.String() }
 
 // Store is the instance's event store.
-func (in *Instance) Store() *events.Store { return in.store }
+func (in *Instance) Store() *eventstore.Store { return in.store }
 
 // Batches is the instance's batch view.
 func (in *Instance) Batches() *projections.Batches { return in.batches }

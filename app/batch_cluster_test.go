@@ -17,6 +17,7 @@ import (
 	"provisioning/app/apptest"
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/executors/simulator"
 )
 
@@ -54,11 +55,11 @@ func chainsAndFans(name string, n, limit int, seed uint64) map[string]any {
 // taskEvents reads the event stream and returns, per task of the batch,
 // its events in order, and checks in stream order that never more than
 // limit tasks of the batch run at once.
-func taskEvents(t *testing.T, store *events.Store, batchID string, limit int) map[string][]events.Envelope {
+func taskEvents(t *testing.T, store *eventstore.Store, batchID string, limit int) map[string][]events.Envelope {
 	t.Helper()
 	out := map[string][]events.Envelope{}
 	running := map[string]bool{}
-	err := store.Read(context.Background(), events.EventsStream, events.Position{}, func(e events.Envelope, err error) error {
+	err := store.Read(context.Background(), events.EventsStream, eventstore.Position{}, func(e events.Envelope, err error) error {
 		if err != nil || e.Aggregate != events.AggTask {
 			return err
 		}
@@ -150,7 +151,7 @@ func TestTwoInstancesShareABatch(t *testing.T) {
 		}
 	}
 	deciders := map[string]bool{}
-	_ = nats.Store.Read(context.Background(), events.EventsStream, events.Position{Subjects: []string{events.AggregateSubject(events.AggBatch, id)}}, func(e events.Envelope, err error) error {
+	_ = nats.Store.Read(context.Background(), events.EventsStream, eventstore.Position{Subjects: []string{events.AggregateSubject(events.AggBatch, id)}}, func(e events.Envelope, err error) error {
 		if err == nil && e.Type != events.BatchCreated {
 			deciders[e.Actor] = true
 		}

@@ -18,6 +18,7 @@ import (
 	"provisioning/app/apptest"
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/webhooks"
 	"provisioning/workflow"
 )
@@ -151,12 +152,12 @@ func TestBatchesOnAThreeNodeCluster(t *testing.T) {
 	if b := clients[1].waitBatch(id, 2*time.Minute); b.Status != "Completed" {
 		t.Fatalf("batch ended %s (%v)", b.Status, b.Error)
 	}
-	nc, err := events.Dial(events.DialConfig{URL: cluster.URLs(), Name: "check"})
+	nc, err := eventstore.Dial(eventstore.DialConfig{URL: cluster.URLs(), Name: "check"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	store, err := events.NewStore(nc)
+	store, err := eventstore.NewStore(nc)
 	if err != nil {
 		t.Fatal(err)
 	}

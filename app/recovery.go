@@ -3,7 +3,7 @@ package app
 import (
 	"context"
 
-	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/executors"
 	"provisioning/handlers"
 	"provisioning/projections"
@@ -25,7 +25,7 @@ type recoveryParts struct {
 // server on the same data: a `serve` already running, or `provisioning
 // replay` reading it.
 func (in *Instance) lockDataDir() error {
-	unlock, err := events.LockDataDir(in.cfg.DataDir)
+	unlock, err := eventstore.LockDataDir(in.cfg.DataDir)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"provisioning/app/apptest"
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/projections"
 )
 
@@ -67,7 +68,7 @@ func TestRollbackSurvivesItsInstance(t *testing.T) {
 		t.Fatalf("rollback result %+v", res)
 	}
 	created := map[string]int{}
-	_ = nats.Store.Read(context.Background(), events.EventsStream, events.Position{Subjects: []string{events.TypeSubject(events.TaskCreated)}},
+	_ = nats.Store.Read(context.Background(), events.EventsStream, eventstore.Position{Subjects: []string{events.TypeSubject(events.TaskCreated)}},
 		func(e events.Envelope, err error) error {
 			var d events.TaskCreatedData
 			if err == nil && e.Decode(&d) == nil && d.Compensates != "" {
@@ -163,11 +164,11 @@ func TestCorruptedSnapshotsAreRebuilt(t *testing.T) {
 
 	// Between the two runs, with the service stopped: corrupt every view
 	// snapshot and delete the checkpoint's object.
-	srv, err := events.StartServer(events.ServerConfig{DataDir: cfg.DataDir + "/nats", Sync: "always"})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: cfg.DataDir + "/nats", Sync: "always"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := events.DialInProcess(srv, "corrupt")
+	nc, err := eventstore.DialInProcess(srv, "corrupt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // NamesBucket is the KV bucket that makes usernames and emails unique.
@@ -37,7 +38,7 @@ type Names struct {
 }
 
 // OpenNames creates or opens the bucket.
-func OpenNames(ctx context.Context, store *events.Store) (*Names, error) {
+func OpenNames(ctx context.Context, store *eventstore.Store) (*Names, error) {
 	kv, err := store.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: NamesBucket, Description: "unique usernames and emails", History: 1})
 	if err != nil {
 		return nil, err
@@ -46,7 +47,7 @@ func OpenNames(ctx context.Context, store *events.Store) (*Names, error) {
 	n.Owner = func(ctx context.Context, userID string) (OwnerState, error) {
 		last, err := store.Last(ctx, events.AggUser, userID)
 		switch {
-		case errors.Is(err, events.ErrNotFound):
+		case errors.Is(err, eventstore.ErrNotFound):
 			return OwnerMissing, nil
 		case err != nil:
 			return 0, err

@@ -5,14 +5,13 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"provisioning/eventstore"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
-
-	"provisioning/events"
 )
 
 // TOTP parameters (RFC 6238): 30-second steps, 6 digits, SHA-1, and one
@@ -68,7 +67,7 @@ type CodeGuard struct {
 }
 
 // OpenCodeGuard creates or opens the bucket.
-func OpenCodeGuard(ctx context.Context, store *events.Store) (*CodeGuard, error) {
+func OpenCodeGuard(ctx context.Context, store *eventstore.Store) (*CodeGuard, error) {
 	kv, err := store.KeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:         UsedCodesBucket,
 		Description:    "TOTP codes accepted once, by user and time step",

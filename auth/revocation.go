@@ -6,13 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"provisioning/eventstore"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"provisioning/events"
 )
 
 // RevocationBucket is the KV bucket of revoked tokens: one key per
@@ -35,7 +34,7 @@ type Revocations struct {
 }
 
 // OpenRevocations creates or opens the bucket.
-func OpenRevocations(ctx context.Context, store *events.Store) (*Revocations, error) {
+func OpenRevocations(ctx context.Context, store *eventstore.Store) (*Revocations, error) {
 	kv, err := store.KeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      RevocationBucket,
 		Description: "revoked tokens by issuer and jti, each kept until the token expires",

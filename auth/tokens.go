@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // Algorithm is the only token signing algorithm issued and accepted.
@@ -243,14 +244,14 @@ func NewSigningKey(now time.Time) (events.SigningKeyCreatedData, error) {
 // EnsureSigningKey returns the key every instance shares, creating it when
 // the store has none. Two instances starting at once both try to create
 // it with ExpectLast(0): one wins, the other reads the winner's key.
-func EnsureSigningKey(ctx context.Context, store *events.Store) (events.SigningKeyCreatedData, error) {
+func EnsureSigningKey(ctx context.Context, store *eventstore.Store) (events.SigningKeyCreatedData, error) {
 	for range 3 {
 		last, err := store.Last(ctx, events.AggSigningKey, events.PrimarySigningKey)
 		if err == nil {
 			var d events.SigningKeyCreatedData
 			return d, last.Decode(&d)
 		}
-		if !errors.Is(err, events.ErrNotFound) {
+		if !errors.Is(err, eventstore.ErrNotFound) {
 			return events.SigningKeyCreatedData{}, fmt.Errorf("read signing key: %w", err)
 		}
 		key, err := NewSigningKey(store.Now())
@@ -262,11 +263,11 @@ func EnsureSigningKey(ctx context.Context, store *events.Store) (events.SigningK
 			return events.SigningKeyCreatedData{}, err
 		}
 		e.Actor = "system"
-		_, err = store.Append(ctx, e, events.ExpectLast(0))
+		_, err = store.Append(ctx, e, eventstore.ExpectLast(0))
 		if err == nil {
 			return key, nil
 		}
-		if !errors.Is(err, events.ErrConflict) {
+		if !errors.Is(err, eventstore.ErrConflict) {
 			return events.SigningKeyCreatedData{}, fmt.Errorf("store signing key: %w", err)
 		}
 		// Another instance created it first: read theirs.

@@ -15,6 +15,7 @@ import (
 	"provisioning/auth"
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 )
 
 // keys is an in-memory KeySource.
@@ -188,7 +189,7 @@ func TestEnsureSigningKeyAgrees(t *testing.T) {
 		}
 	}
 	n := 0
-	_ = env.Store.Read(context.Background(), events.IAMStream, events.Position{}, func(e events.Envelope, err error) error {
+	_ = env.Store.Read(context.Background(), events.IAMStream, eventstore.Position{}, func(e events.Envelope, err error) error {
 		if e.Type == events.SigningKeyCreated {
 			n++
 		}

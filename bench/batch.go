@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/executors"
 	"provisioning/projections"
 	"provisioning/workflow"
@@ -138,7 +139,7 @@ func Batch(ctx context.Context, opts Options) (Result, error) {
 
 // system is everything one instance runs, minus the HTTP APIs.
 type system struct {
-	store   *events.Store
+	store   *eventstore.Store
 	batches *projections.Batches
 	view    *projections.Runner
 	cancel  context.CancelFunc
@@ -147,22 +148,22 @@ type system struct {
 }
 
 func start(ctx context.Context, dir string, opts Options) (*system, error) {
-	srv, err := events.StartServer(events.ServerConfig{DataDir: filepath.Join(dir, "nats"), Sync: opts.Sync})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: filepath.Join(dir, "nats"), Sync: opts.Sync})
 	if err != nil {
 		return nil, err
 	}
 	s := &system{closers: []func(){func() { srv.Shutdown(); srv.WaitForShutdown() }}}
-	nc, err := events.DialInProcess(srv, "bench")
+	nc, err := eventstore.DialInProcess(srv, "bench")
 	if err != nil {
 		s.stop()
 		return nil, err
 	}
 	s.closers = append(s.closers, nc.Close)
-	if s.store, err = events.NewStore(nc); err != nil {
+	if s.store, err = eventstore.NewStore(nc); err != nil {
 		s.stop()
 		return nil, err
 	}
-	if err := s.store.Setup(ctx, events.SetupConfig{Replicas: 1}); err != nil {
+	if err := s.store.Setup(ctx, eventstore.SetupConfig{Replicas: 1}); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -223,7 +224,7 @@ func (s *system) run(ctx context.Context, spec events.BatchCreatedData, opts Opt
 	resetPeakRSS()
 	cpu0 := processCPU()
 	began := time.Now()
-	if _, err := s.store.Append(ctx, e, events.ExpectLast(0)); err != nil {
+	if _, err := s.store.Append(ctx, e, eventstore.ExpectLast(0)); err != nil {
 		return res, fmt.Errorf("submit: %w", err)
 	}
 	finished := func() bool { st, _, _ := s.batches.Status(spec.BatchID); return st != "" && st != events.StatusRunning }
@@ -340,7 +341,7 @@ func (s *system) measure(ctx context.Context, first uint64, res *Result) error {
 		deps                    []string
 	}
 	tasks := map[string]*times{}
-	err := s.store.Read(ctx, events.EventsStream, events.Position{From: first + 1}, func(e events.Envelope, err error) error {
+	err := s.store.Read(ctx, events.EventsStream, eventstore.Position{From: first + 1}, func(e events.Envelope, err error) error {
 		if err != nil {
 			return err
 		}

@@ -2,17 +2,16 @@ package bench
 
 import (
 	"context"
+	"provisioning/eventstore"
 	"time"
-
-	"provisioning/events"
 )
 
 // StartCluster starts three NATS servers with JetStream clustered on
 // loopback under dir, for the figures of the three-node column, and waits
 // up to a minute until JetStream answers. The caller stops it with
 // Shutdown.
-func StartCluster(ctx context.Context, dir string) (*events.Cluster, error) {
+func StartCluster(ctx context.Context, dir string) (*eventstore.Cluster, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return events.StartCluster(ctx, 3, dir)
+	return eventstore.StartCluster(ctx, 3, dir)
 }

@@ -24,6 +24,7 @@ import (
 
 	"provisioning/app"
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/handlers"
 	"provisioning/projections"
 )
@@ -414,21 +415,21 @@ func CorePath(ctx context.Context, opts CoreOptions) ([]Row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := events.StartServer(events.ServerConfig{DataDir: dir, Sync: opts.Sync})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: dir, Sync: opts.Sync})
 	if err != nil {
 		return nil, err
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nc, err := events.DialInProcess(srv, "bench")
+	nc, err := eventstore.DialInProcess(srv, "bench")
 	if err != nil {
 		return nil, err
 	}
 	defer nc.Close()
-	store, err := events.NewStore(nc)
+	store, err := eventstore.NewStore(nc)
 	if err != nil {
 		return nil, err
 	}
-	if err := store.Setup(ctx, events.SetupConfig{Replicas: 1}); err != nil {
+	if err := store.Setup(ctx, eventstore.SetupConfig{Replicas: 1}); err != nil {
 		return nil, err
 	}
 	tasks := projections.NewTasks()

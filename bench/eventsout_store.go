@@ -10,16 +10,17 @@ import (
 	"time"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // eventsOutStore starts an embedded JetStream on a temporary directory
 // for one benchmark run; stop removes everything.
-func eventsOutStore(ctx context.Context) (store *events.Store, stop func(), err error) {
+func eventsOutStore(ctx context.Context) (store *eventstore.Store, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "bench-events-out-")
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := events.StartServer(events.ServerConfig{DataDir: dir, Sync: "1m"})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: dir, Sync: "1m"})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
@@ -29,14 +30,14 @@ func eventsOutStore(ctx context.Context) (store *events.Store, stop func(), err 
 		srv.WaitForShutdown()
 		os.RemoveAll(dir)
 	}
-	nc, err := events.DialInProcess(srv, "bench")
+	nc, err := eventstore.DialInProcess(srv, "bench")
 	if err != nil {
 		shutdown()
 		return nil, nil, err
 	}
-	store, err = events.NewStore(nc)
+	store, err = eventstore.NewStore(nc)
 	if err == nil {
-		err = store.Setup(ctx, events.SetupConfig{Replicas: 1})
+		err = store.Setup(ctx, eventstore.SetupConfig{Replicas: 1})
 	}
 	if err != nil {
 		nc.Close()
@@ -49,7 +50,7 @@ func eventsOutStore(ctx context.Context) (store *events.Store, stop func(), err 
 // appendProgress appends n TaskProgress events about one task: paced
 // one by one to rate events/s when rate > 0, else in pipelined chunks as
 // fast as the store takes them.
-func appendProgress(ctx context.Context, store *events.Store, n, rate int) error {
+func appendProgress(ctx context.Context, store *eventstore.Store, n, rate int) error {
 	id := events.NewID()
 	chunk := 50
 	if rate > 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -49,21 +50,21 @@ func Replay(ctx context.Context, opts ReplayOptions) (ReplayResult, error) {
 		return res, err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := events.StartServer(events.ServerConfig{DataDir: dir, Sync: "1m"})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: dir, Sync: "1m"})
 	if err != nil {
 		return res, err
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nc, err := events.DialInProcess(srv, "provbench-replay")
+	nc, err := eventstore.DialInProcess(srv, "provbench-replay")
 	if err != nil {
 		return res, err
 	}
 	defer nc.Close()
-	store, err := events.NewStore(nc)
+	store, err := eventstore.NewStore(nc)
 	if err != nil {
 		return res, err
 	}
-	if err := store.Setup(ctx, events.SetupConfig{}); err != nil {
+	if err := store.Setup(ctx, eventstore.SetupConfig{}); err != nil {
 		return res, err
 	}
 	began := time.Now()
@@ -100,7 +101,7 @@ func Replay(ctx context.Context, opts ReplayOptions) (ReplayResult, error) {
 
 // writeTaskEvents appends n events, five per task, pipelined in chunks
 // (each chunk holds whole tasks, in order).
-func writeTaskEvents(ctx context.Context, store *events.Store, n int) (tasks int, err error) {
+func writeTaskEvents(ctx context.Context, store *eventstore.Store, n int) (tasks int, err error) {
 	const perTask, chunk = 5, 5000
 	spec := events.TaskSpec{Workflow: workflow.Servers, Operation: workflow.OpCreate, Infra: "bench", Wait: true}
 	buf := make([]events.Envelope, 0, chunk)
@@ -144,7 +145,7 @@ func taskEvents(id string, spec events.TaskSpec) []events.Envelope {
 
 // readRaw reads every message of PROV_EVENTS as JetStream delivers it,
 // without decoding it.
-func readRaw(ctx context.Context, store *events.Store) (int, error) {
+func readRaw(ctx context.Context, store *eventstore.Store) (int, error) {
 	last, err := store.LastSeq(ctx, events.EventsStream)
 	if err != nil {
 		return 0, err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/executors/simulator"
 )
 
@@ -194,12 +195,12 @@ func checkRuns(srv *server, rep *Report) {
 // checkStream: the event stream holds every sequence from 1 to its last,
 // and the views folded all of them (lag 0) without a failure.
 func checkStream(ctx context.Context, srv *server, cl *api, rep *Report) error {
-	nc, err := events.Dial(events.DialConfig{URL: srv.natsURL(), Name: "chaos"})
+	nc, err := eventstore.Dial(eventstore.DialConfig{URL: srv.natsURL(), Name: "chaos"})
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	store, err := events.NewStore(nc)
+	store, err := eventstore.NewStore(nc)
 	if err != nil {
 		return err
 	}

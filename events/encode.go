@@ -6,10 +6,10 @@ import (
 	"unicode/utf8"
 )
 
-// appendJSON encodes the envelope as json.Marshal would, without
+// AppendJSON encodes the envelope as json.Marshal would, without
 // re-validating Data (it was produced by json.Marshal in New or read from
 // the stream) — the append path is the hottest path of the service.
-func (e Envelope) appendJSON(b []byte) []byte {
+func (e Envelope) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
 	b = appendString(b, e.ID)
 	b = append(b, `,"type":`...)

@@ -15,13 +15,13 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := e.appendJSON(nil); string(got) != string(want) {
+		if got := e.AppendJSON(nil); string(got) != string(want) {
 			t.Errorf("%q:\n got %s\nwant %s", s, got, want)
 		}
 	}
 	var empty Envelope
 	want, _ := json.Marshal(empty)
-	if got := empty.appendJSON(nil); string(got) != string(want) {
+	if got := empty.AppendJSON(nil); string(got) != string(want) {
 		t.Errorf("zero envelope:\n got %s\nwant %s", got, want)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 // SchemaVersion is the version new events are written with. Readers fold
@@ -47,7 +49,7 @@ func (e Envelope) Decode(v any) error {
 }
 
 // New builds an event of type t about aggregate id with data marshalled
-// from payload. ID and Time are filled in by Store.Append when empty.
+// from payload. ID and Time are filled in by the store when empty.
 func New(t Type, aggregateID string, payload any) (Envelope, error) {
 	agg, ok := aggregateOf[t]
 	if !ok {
@@ -81,3 +83,6 @@ func Parse(body []byte, seq uint64) (Envelope, error) {
 	e.Seq = seq
 	return Upcast(e)
 }
+
+// NewID returns a new ULID string.
+func NewID() string { return ulid.Make().String() }

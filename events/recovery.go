@@ -1,12 +1,5 @@
 package events
 
-import (
-	"errors"
-	"fmt"
-
-	"github.com/nats-io/nats.go/jetstream"
-)
-
 // Recovery aggregates. A checkpoint records a stream position and the
 // views at it; StateRestored, appended to the checkpoint it restores,
 // sets the views back to that position. A rollback is a workflow of its
@@ -100,16 +93,4 @@ type RollbackCompletedData struct {
 	Failed          int     `json:"failed"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	Success         bool    `json:"success"`
-}
-
-// StorageError returns err wrapped in ErrStorageFull when it is
-// JetStream's answer that its storage is full (for the calls that do not
-// go through Append: object store puts, KV writes); any other err is
-// returned as it is.
-func StorageError(err error) error {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && storageFullCode(apiErr.ErrorCode) {
-		return fmt.Errorf("%w: %v", ErrStorageFull, err)
-	}
-	return err
 }

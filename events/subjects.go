@@ -1,7 +1,7 @@
 package events
 
 import (
-	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -59,9 +59,28 @@ func ValidID(id string) bool {
 	return !strings.ContainsAny(id, ".*> \t\r\n")
 }
 
-func checkID(id string) error {
-	if !ValidID(id) {
-		return fmt.Errorf("%w: %q cannot be an aggregate id", ErrInvalid, id)
+// AggregatesIn lists the aggregates whose events stream st holds, sorted.
+func AggregatesIn(st Stream) []Aggregate {
+	seen := map[Aggregate]bool{}
+	var out []Aggregate
+	for _, agg := range aggregateOf {
+		if !seen[agg] && StreamOf(agg) == st {
+			seen[agg] = true
+			out = append(out, agg)
+		}
 	}
-	return nil
+	slices.Sort(out)
+	return out
+}
+
+// TypesIn lists the event types stream st holds, sorted.
+func TypesIn(st Stream) []Type {
+	var out []Type
+	for t, agg := range aggregateOf {
+		if StreamOf(agg) == st {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/workflow"
 )
 
@@ -75,7 +76,7 @@ func (c CoordinatorConfig) withDefaults() CoordinatorConfig {
 // between the two appends) are created by whichever coordinator sees them
 // first after CreateGrace, on a restart as well.
 type Coordinator struct {
-	store   *events.Store
+	store   *eventstore.Store
 	view    BatchView
 	cfg     CoordinatorConfig
 	log     *slog.Logger
@@ -106,7 +107,7 @@ func (c *Coordinator) state(id string) *batchState {
 
 // NewCoordinator returns a coordinator over view; reg receives its
 // metrics and may be nil.
-func NewCoordinator(store *events.Store, view BatchView, cfg CoordinatorConfig, log *slog.Logger, reg prometheus.Registerer) *Coordinator {
+func NewCoordinator(store *eventstore.Store, view BatchView, cfg CoordinatorConfig, log *slog.Logger, reg prometheus.Registerer) *Coordinator {
 	cfg = cfg.withDefaults()
 	c := &Coordinator{
 		store: store, view: view, cfg: cfg, log: log, metrics: newCoordinatorMetrics(reg),
@@ -185,8 +186,8 @@ func (c *Coordinator) decide(ctx context.Context, id string, d workflow.Decision
 	expect := seq
 	for _, e := range evs {
 		e.Actor, e.CorrelationID = "coordinator:"+c.cfg.ID, id
-		stored, err := c.store.Append(ctx, e, events.ExpectLast(expect))
-		if errors.Is(err, events.ErrConflict) {
+		stored, err := c.store.Append(ctx, e, eventstore.ExpectLast(expect))
+		if errors.Is(err, eventstore.ErrConflict) {
 			// Another coordinator decided first; its events mark the
 			// batch again.
 			c.metrics.conflicts.Inc()
@@ -233,13 +234,13 @@ func (c *Coordinator) create(ctx context.Context, id string, plans []workflow.Ta
 	if len(evs) == 0 {
 		return
 	}
-	_, errs := c.store.AppendAll(ctx, evs, events.ExpectLast(0))
+	_, errs := c.store.AppendAll(ctx, evs, eventstore.ExpectLast(0))
 	for i, err := range errs {
 		switch {
 		case err == nil:
 			c.metrics.appended.WithLabelValues(string(events.TaskCreated)).Inc()
 			done[evs[i].AggregateID] = true
-		case errors.Is(err, events.ErrConflict):
+		case errors.Is(err, eventstore.ErrConflict):
 			done[evs[i].AggregateID] = true
 		case ctx.Err() == nil:
 			c.log.Warn("batch task not created, retrying on the next resync", "batch", id, "task", evs[i].AggregateID, "err", err)
@@ -264,12 +265,12 @@ func (c *Coordinator) cancel(ctx context.Context, id string, targets []workflow.
 			continue
 		}
 		e.Actor, e.CorrelationID = "coordinator:"+c.cfg.ID, id
-		_, err = c.store.Append(ctx, *e, events.ExpectLast(t.Head.Seq))
+		_, err = c.store.Append(ctx, *e, eventstore.ExpectLast(t.Head.Seq))
 		switch {
 		case err == nil:
 			c.metrics.appended.WithLabelValues(string(e.Type)).Inc()
 			sent[t.TaskID] = t.Head.Seq
-		case errors.Is(err, events.ErrConflict):
+		case errors.Is(err, eventstore.ErrConflict):
 		case ctx.Err() == nil:
 			c.log.Warn("batch task not cancelled, retrying", "batch", id, "task", t.TaskID, "err", err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/executors"
 	"provisioning/projections"
 	"provisioning/workflow"
@@ -76,14 +77,14 @@ func (f *fakeRunner) Run(ctx context.Context, job executors.Job, progress func(e
 // rig is one instance's worth of batch machinery on an embedded NATS:
 // views, a coordinator, and a pool running the fake runner.
 type rig struct {
-	store   *events.Store
+	store   *eventstore.Store
 	tasks   *projections.Tasks
 	batches *projections.Batches
 	view    *projections.Runner
 	coord   *executors.Coordinator
 }
 
-func startRig(t *testing.T, ctx context.Context, store *events.Store, runner executors.Runner, workers int) *rig {
+func startRig(t *testing.T, ctx context.Context, store *eventstore.Store, runner executors.Runner, workers int) *rig {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := &rig{store: store, tasks: projections.NewTasks(), batches: projections.NewBatches()}
@@ -104,13 +105,13 @@ func startRig(t *testing.T, ctx context.Context, store *events.Store, runner exe
 	return r
 }
 
-func submit(t *testing.T, store *events.Store, spec events.BatchCreatedData) {
+func submit(t *testing.T, store *eventstore.Store, spec events.BatchCreatedData) {
 	t.Helper()
 	e, err := events.New(events.BatchCreated, spec.BatchID, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Append(context.Background(), e, events.ExpectLast(0)); err != nil {
+	if _, err := store.Append(context.Background(), e, eventstore.ExpectLast(0)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -337,7 +338,7 @@ func TestCoordinatorCreatesWhatACrashLeftScheduled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Store.Append(ctx, evs[0], events.ExpectLast(last.Seq)); err != nil {
+	if _, err := env.Store.Append(ctx, evs[0], eventstore.ExpectLast(last.Seq)); err != nil {
 		t.Fatal(err)
 	}
 	fake := newFakeRunner(time.Millisecond)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/workflow"
 )
 
@@ -111,7 +112,7 @@ func (p *Pool) begin(ctx context.Context, cause events.Envelope, task events.Tas
 		err = x.append(ctx, events.TaskStatusChanged, events.TaskStatusChangedData{
 			TaskID: task.TaskID, Status: status, Attempt: x.attempt, Executor: p.cfg.ID, Error: reason,
 			BatchID: task.BatchID, OperationID: task.OperationID})
-		if errors.Is(err, events.ErrConflict) {
+		if errors.Is(err, eventstore.ErrConflict) {
 			continue
 		}
 		if err != nil {
@@ -136,7 +137,7 @@ func (x *execution) append(ctx context.Context, t events.Type, data any) error {
 	e.Actor = "executor:" + x.pool.cfg.ID
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	stored, err := x.pool.store.Append(ctx, e, events.ExpectLast(x.seq))
+	stored, err := x.pool.store.Append(ctx, e, eventstore.ExpectLast(x.seq))
 	if err != nil {
 		return err
 	}
@@ -205,7 +206,7 @@ func (x *execution) report(ctx context.Context, stop <-chan struct{}) {
 			err := x.append(ctx, events.TaskProgress, events.TaskProgressData{
 				TaskID: x.task.TaskID, Attempt: x.attempt, Progress: pr.Percent, Step: pr.Step,
 				TotalSteps: pr.TotalSteps, BatchID: x.task.BatchID})
-			if errors.Is(err, events.ErrConflict) {
+			if errors.Is(err, eventstore.ErrConflict) {
 				_ = x.reconcile(ctx)
 			}
 			t := time.NewTimer(x.pool.cfg.ProgressInterval)
@@ -305,7 +306,7 @@ func (x *execution) finish(ctx context.Context, status, output, errText string, 
 	}
 	for range maxConflicts {
 		err := x.append(ctx, events.TaskStatusChanged, data)
-		if !errors.Is(err, events.ErrConflict) {
+		if !errors.Is(err, eventstore.ErrConflict) {
 			return err
 		}
 		if err := x.reconcile(ctx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 type metrics struct {
@@ -48,14 +49,14 @@ func (m *metrics) finished(status string, d time.Duration) {
 // QueueCollector reports the work queue as JetStream sees it at scrape
 // time: jobs waiting, jobs held by executors, and jobs redelivered.
 type QueueCollector struct {
-	Store   *events.Store
+	Store   *eventstore.Store
 	pending *prometheus.Desc
 	held    *prometheus.Desc
 	redeliv *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector of the executors' consumer.
-func NewQueueCollector(store *events.Store) *QueueCollector {
+func NewQueueCollector(store *eventstore.Store) *QueueCollector {
 	return &QueueCollector{
 		Store:   store,
 		pending: prometheus.NewDesc("orchestrator_work_queue_pending", "Jobs waiting for an executor.", nil, nil),

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // Config tunes a Pool. Zero values take the defaults of DefaultConfig.
@@ -122,7 +123,7 @@ const ConsumerName = "executors"
 // shared by every executor of every instance, so each job goes to one
 // worker. The pool, not the job, decides ack, nak and give-up.
 type Pool struct {
-	store   *events.Store
+	store   *eventstore.Store
 	cfg     Config
 	runner  Runner
 	log     *slog.Logger
@@ -134,7 +135,7 @@ type Pool struct {
 
 // NewPool returns a pool; runner nil means the Process runner. reg
 // receives the pool's metrics and may be nil.
-func NewPool(store *events.Store, cfg Config, runner Runner, log *slog.Logger, reg prometheus.Registerer) *Pool {
+func NewPool(store *eventstore.Store, cfg Config, runner Runner, log *slog.Logger, reg prometheus.Registerer) *Pool {
 	cfg = cfg.withDefaults()
 	if runner == nil {
 		runner = Process{KillGrace: cfg.KillGrace, OutputLimit: cfg.OutputLimit, StderrLimit: cfg.StderrLimit}

@@ -14,6 +14,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/executors"
 	"provisioning/workflow"
 )
@@ -50,7 +51,7 @@ func createTask(t *testing.T, env *eventstest.Env, timeout int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Store.Append(context.Background(), e, events.ExpectLast(0)); err != nil {
+	if _, err := env.Store.Append(context.Background(), e, eventstore.ExpectLast(0)); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -102,11 +103,11 @@ func TestStaleAttemptCannotRecordItsResult(t *testing.T) {
 		h, _ := head(t, env, id)
 		takeover, _ := events.New(events.TaskStatusChanged, id, events.TaskStatusChangedData{TaskID: id, Status: events.StatusRunning, Attempt: 2, Executor: "other"})
 		var err error
-		stored, err = env.Store.Append(context.Background(), takeover, events.ExpectLast(h.Seq))
+		stored, err = env.Store.Append(context.Background(), takeover, eventstore.ExpectLast(h.Seq))
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, events.ErrConflict) || tries > 10 {
+		if !errors.Is(err, eventstore.ErrConflict) || tries > 10 {
 			t.Fatal(err)
 		}
 	}
@@ -175,7 +176,7 @@ func TestCancelledBeforeStartIsNotRun(t *testing.T) {
 	if err != nil || e == nil {
 		t.Fatalf("cancel event: %v", err)
 	}
-	if _, err := env.Store.Append(context.Background(), *e, events.ExpectLast(h.Seq)); err != nil {
+	if _, err := env.Store.Append(context.Background(), *e, eventstore.ExpectLast(h.Seq)); err != nil {
 		t.Fatal(err)
 	}
 	g := newGate()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/workflow"
 )
 
@@ -34,7 +35,7 @@ type RollbackView interface {
 // stored). The compensation tasks themselves are ordinary tasks that the
 // executors run.
 type RollbackCoordinator struct {
-	store *events.Store
+	store *eventstore.Store
 	view  RollbackView
 	log   *slog.Logger
 	actor string
@@ -44,7 +45,7 @@ type RollbackCoordinator struct {
 // NewRollbackCoordinator returns a coordinator over view; id names it in
 // the events it appends, resync (default 1 s) is how often unfinished
 // rollbacks are looked at without news.
-func NewRollbackCoordinator(store *events.Store, view RollbackView, id string, resync time.Duration, log *slog.Logger) *RollbackCoordinator {
+func NewRollbackCoordinator(store *eventstore.Store, view RollbackView, id string, resync time.Duration, log *slog.Logger) *RollbackCoordinator {
 	if resync <= 0 {
 		resync = time.Second
 	}
@@ -93,14 +94,14 @@ func (c *RollbackCoordinator) step(ctx context.Context, id string) {
 		return
 	}
 	if d.Create != nil {
-		c.append(ctx, id, events.TaskCreated, d.Create.TaskID, *d.Create, events.ExpectLast(0))
+		c.append(ctx, id, events.TaskCreated, d.Create.TaskID, *d.Create, eventstore.ExpectLast(0))
 	}
 	if d.Complete != nil {
-		c.append(ctx, id, events.RollbackCompleted, id, *d.Complete, events.ExpectLast(seq))
+		c.append(ctx, id, events.RollbackCompleted, id, *d.Complete, eventstore.ExpectLast(seq))
 	}
 }
 
-func (c *RollbackCoordinator) append(ctx context.Context, rollbackID string, t events.Type, aggID string, data any, opt events.AppendOption) {
+func (c *RollbackCoordinator) append(ctx context.Context, rollbackID string, t events.Type, aggID string, data any, opt eventstore.AppendOption) {
 	e, err := events.New(t, aggID, data)
 	if err != nil {
 		c.log.Error("rollback decision not built", "rollback", rollbackID, "type", t, "err", err)
@@ -109,7 +110,7 @@ func (c *RollbackCoordinator) append(ctx context.Context, rollbackID string, t e
 	e.Actor, e.CorrelationID = c.actor, rollbackID
 	_, err = c.store.Append(ctx, e, opt)
 	switch {
-	case err == nil, errors.Is(err, events.ErrConflict):
+	case err == nil, errors.Is(err, eventstore.ErrConflict):
 		// Stored, by us or by another coordinator first.
 	case ctx.Err() == nil:
 		c.log.Warn("rollback decision not stored, retrying on the next resync", "rollback", rollbackID, "type", t, "err", err)

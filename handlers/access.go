@@ -16,6 +16,7 @@ import (
 
 	"provisioning/auth"
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // Access guards both APIs: it authenticates the caller, asks the policies,
@@ -241,7 +242,7 @@ func (a *Access) audited(w http.ResponseWriter, r *http.Request, p auth.Principa
 	note.details["status"] = buf.status
 	rec := events.AuditRecordedData{UserID: p.UserID, Action: route.Audit, Resource: note.resource, Result: result, Details: note.details}
 	if err := a.Audit.Record(r, rec); err != nil {
-		if buf.status == http.StatusInsufficientStorage && errors.Is(err, events.ErrStorageFull) {
+		if buf.status == http.StatusInsufficientStorage && errors.Is(err, eventstore.ErrStorageFull) {
 			// The store is full: the request recorded nothing, and its
 			// audit record cannot be written for the same reason. The 507
 			// is the answer that explains both.

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // auditAppender is the part of the event store the Auditor uses.
 type auditAppender interface {
-	Append(ctx context.Context, e events.Envelope, opts ...events.AppendOption) (events.Envelope, error)
+	Append(ctx context.Context, e events.Envelope, opts ...eventstore.AppendOption) (events.Envelope, error)
 }
 
 // maxAuditBatch bounds the records of one audit message, well under

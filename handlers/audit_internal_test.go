@@ -11,6 +11,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 )
 
 // gatedAppender records what it is asked to append; the first append
@@ -23,7 +24,7 @@ type gatedAppender struct {
 	got     []events.Envelope
 }
 
-func (g *gatedAppender) Append(ctx context.Context, e events.Envelope, _ ...events.AppendOption) (events.Envelope, error) {
+func (g *gatedAppender) Append(ctx context.Context, e events.Envelope, _ ...eventstore.AppendOption) (events.Envelope, error) {
 	g.mu.Lock()
 	g.got = append(g.got, e)
 	first := len(g.got) == 1
@@ -127,7 +128,7 @@ type countingAppender struct {
 	appends int
 }
 
-func (c *countingAppender) Append(ctx context.Context, e events.Envelope, _ ...events.AppendOption) (events.Envelope, error) {
+func (c *countingAppender) Append(ctx context.Context, e events.Envelope, _ ...eventstore.AppendOption) (events.Envelope, error) {
 	time.Sleep(200 * time.Microsecond)
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -48,7 +49,7 @@ func (o *Orchestrator) executeBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stamp(r, &e)
-	stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), events.ExpectLast(0))...)
+	stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), eventstore.ExpectLast(0))...)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -12,14 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"provisioning/auth"
-	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 )
 
 // ControlCenter is the API on :9080: sessions, users, policies and the
 // audit log. Fill the fields, then call Handler.
 type ControlCenter struct {
-	Store    *events.Store
+	Store    *eventstore.Store
 	Users    *projections.Users
 	Policies *projections.Policies
 	Keys     *projections.SigningKeys

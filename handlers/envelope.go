@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -88,13 +88,13 @@ func classify(ctx context.Context, err error) (int, errEnvelope) {
 	case errors.As(err, &valid):
 		body.Fields = valid.Fields
 		return http.StatusUnprocessableEntity, body
-	case errors.Is(err, events.ErrNotFound):
+	case errors.Is(err, eventstore.ErrNotFound):
 		return http.StatusNotFound, body
-	case errors.Is(err, workflow.ErrFinished), errors.Is(err, events.ErrConflict):
+	case errors.Is(err, workflow.ErrFinished), errors.Is(err, eventstore.ErrConflict):
 		return http.StatusConflict, body
-	case errors.Is(err, events.ErrTooLarge):
+	case errors.Is(err, eventstore.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, body
-	case errors.Is(err, events.ErrStorageFull):
+	case errors.Is(err, eventstore.ErrStorageFull):
 		return http.StatusInsufficientStorage, errEnvelope{Error: "the event store is out of storage; nothing was recorded"}
 	case errors.Is(err, projections.ErrBehind):
 		return http.StatusServiceUnavailable, errEnvelope{Error: "the view is still catching up with the event stream; retry shortly"}

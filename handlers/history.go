@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // historyEvent is one stored event as GET /events shows it: the envelope
@@ -184,15 +185,15 @@ func (o *Orchestrator) formerWorkflow(r *http.Request, id string) (own aggregate
 	}
 	if _, err := o.Store.Last(r.Context(), events.AggTask, id); err == nil {
 		return aggregateRef{events.AggTask, id}, nil, true, nil
-	} else if !errors.Is(err, events.ErrNotFound) {
+	} else if !errors.Is(err, eventstore.ErrNotFound) {
 		return own, nil, false, err
 	}
-	if _, err := o.Store.Last(r.Context(), events.AggBatch, id); errors.Is(err, events.ErrNotFound) {
+	if _, err := o.Store.Last(r.Context(), events.AggBatch, id); errors.Is(err, eventstore.ErrNotFound) {
 		return own, nil, false, nil
 	} else if err != nil {
 		return own, nil, false, err
 	}
-	err = o.Store.Read(r.Context(), events.EventsStream, events.Position{Subjects: []string{events.Subject(events.AggBatch, id, events.BatchTasksScheduled)}},
+	err = o.Store.Read(r.Context(), events.EventsStream, eventstore.Position{Subjects: []string{events.Subject(events.AggBatch, id, events.BatchTasksScheduled)}},
 		func(e events.Envelope, perr error) error {
 			var d events.BatchTasksScheduledData
 			if perr == nil && e.Decode(&d) == nil {
@@ -213,7 +214,7 @@ func taskRefs(ids []string) []aggregateRef {
 	return out
 }
 
-func (o *Orchestrator) writeHistory(w http.ResponseWriter, r *http.Request, p page, q events.HistoryQuery) {
+func (o *Orchestrator) writeHistory(w http.ResponseWriter, r *http.Request, p page, q eventstore.HistoryQuery) {
 	res, err := o.Store.History(r.Context(), events.EventsStream, q, p.Offset, p.Limit)
 	if err != nil {
 		writeError(w, r, err)
@@ -229,8 +230,8 @@ func (o *Orchestrator) writeHistory(w http.ResponseWriter, r *http.Request, p pa
 
 // historyQuery reads the range filters: from_seq, to_seq (integers >= 1)
 // and from, to (RFC 3339); anything else is 400.
-func historyQuery(r *http.Request) (events.HistoryQuery, error) {
-	var q events.HistoryQuery
+func historyQuery(r *http.Request) (eventstore.HistoryQuery, error) {
+	var q eventstore.HistoryQuery
 	v := r.URL.Query()
 	for _, f := range []struct {
 		name string

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/hub"
 	"provisioning/projections"
 )
@@ -25,7 +25,7 @@ type Consistency interface {
 
 // Orchestrator is the API on :9090. Fill the fields, then call Handler.
 type Orchestrator struct {
-	Store *events.Store
+	Store *eventstore.Store
 	Tasks *projections.Tasks
 	View  Consistency
 	// CLI is shown as the start of a task's command.

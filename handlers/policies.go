@@ -12,6 +12,7 @@ import (
 
 	"provisioning/auth"
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -209,7 +210,7 @@ func (c *ControlCenter) currentPolicy(r *http.Request) (projections.Policy, uint
 		return projections.Policy{}, 0, notFound
 	}
 	last, err := c.Store.Last(r.Context(), events.AggPolicy, id)
-	if errors.Is(err, events.ErrNotFound) || err == nil && last.Type == events.PolicyDeleted {
+	if errors.Is(err, eventstore.ErrNotFound) || err == nil && last.Type == events.PolicyDeleted {
 		return projections.Policy{}, 0, notFound
 	}
 	if err != nil {
@@ -241,8 +242,8 @@ func (c *ControlCenter) savePolicy(r *http.Request, t events.Type, d events.Poli
 		return err
 	}
 	stamp(r, &e)
-	stored, err := c.Store.Append(r.Context(), e, events.ExpectLast(seq))
-	if errors.Is(err, events.ErrConflict) {
+	stored, err := c.Store.Append(r.Context(), e, eventstore.ExpectLast(seq))
+	if errors.Is(err, eventstore.ErrConflict) {
 		return errorf(http.StatusConflict, "policy %s changed meanwhile; read it again and retry", d.PolicyID)
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -81,7 +82,7 @@ func (o *Orchestrator) createCheckpoint(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	stamp(r, &e)
-	stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), events.ExpectLast(0))...)
+	stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), eventstore.ExpectLast(0))...)
 	if err != nil || stored.AggregateID != id {
 		// Not recorded, or a repeated Idempotency-Key found the first
 		// checkpoint: this capture is nobody's.
@@ -225,8 +226,8 @@ func (o *Orchestrator) startRollback(r *http.Request, req workflow.RollbackReque
 			return "", err
 		}
 		stamp(r, &e)
-		stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), events.ExpectLastOn(events.TypeSubject(events.RollbackStarted), fence))...)
-		if errors.Is(err, events.ErrConflict) {
+		stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), eventstore.ExpectLastOn(events.TypeSubject(events.RollbackStarted), fence))...)
+		if errors.Is(err, eventstore.ErrConflict) {
 			continue
 		}
 		if err != nil {

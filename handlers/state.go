@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/monitor"
 	"provisioning/projections"
 	"provisioning/workflow"
@@ -195,7 +196,7 @@ func (o *Orchestrator) systemHealth(w http.ResponseWriter, r *http.Request) {
 
 // StorageCheck is the storage component: JetStream answers and every
 // stream of ours exists.
-func StorageCheck(store *events.Store) HealthCheck {
+func StorageCheck(store *eventstore.Store) HealthCheck {
 	return func(ctx context.Context) (string, string) {
 		usage, err := store.Usage(ctx)
 		if err != nil {
@@ -215,14 +216,14 @@ func StorageCheck(store *events.Store) HealthCheck {
 }
 
 type statistics struct {
-	TotalWorkflows          int                  `json:"total_workflows"`
-	TotalBatches            int                  `json:"total_batches"`
-	ActiveSnapshots         int                  `json:"active_snapshots"`
-	StorageUsage            string               `json:"storage_usage"`
-	StorageBytes            uint64               `json:"storage_bytes"`
-	Streams                 []events.StreamUsage `json:"streams"`
-	AverageWorkflowDuration float64              `json:"average_workflow_duration"`
-	AverageBatchDuration    float64              `json:"average_batch_duration"`
+	TotalWorkflows          int                      `json:"total_workflows"`
+	TotalBatches            int                      `json:"total_batches"`
+	ActiveSnapshots         int                      `json:"active_snapshots"`
+	StorageUsage            string                   `json:"storage_usage"`
+	StorageBytes            uint64                   `json:"storage_bytes"`
+	Streams                 []eventstore.StreamUsage `json:"streams"`
+	AverageWorkflowDuration float64                  `json:"average_workflow_duration"`
+	AverageBatchDuration    float64                  `json:"average_batch_duration"`
 }
 
 // statistics: storage from JetStream's own byte counts, durations (in

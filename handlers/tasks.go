@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -88,7 +89,7 @@ func (o *Orchestrator) cancelTask(w http.ResponseWriter, r *http.Request) {
 func (o *Orchestrator) requestCancel(r *http.Request, id string) error {
 	for range 5 {
 		last, err := o.Store.Last(r.Context(), events.AggTask, id)
-		if errors.Is(err, events.ErrNotFound) {
+		if errors.Is(err, eventstore.ErrNotFound) {
 			return errorf(http.StatusNotFound, "task %s not found", id)
 		}
 		if err != nil {
@@ -103,8 +104,8 @@ func (o *Orchestrator) requestCancel(r *http.Request, id string) error {
 			return err
 		}
 		stamp(r, e)
-		_, err = o.Store.Append(r.Context(), *e, events.ExpectLast(head.Seq))
-		if !errors.Is(err, events.ErrConflict) {
+		_, err = o.Store.Append(r.Context(), *e, eventstore.ExpectLast(head.Seq))
+		if !errors.Is(err, eventstore.ErrConflict) {
 			return err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"provisioning/auth"
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -107,7 +108,7 @@ func (q *createUserRequest) validate() error {
 // CreateUser creates a user outside of a request (the bootstrap admin).
 // It claims the username and email, then appends UserCreated; ErrTaken
 // when either is held by another user.
-func CreateUser(ctx context.Context, store *events.Store, names *auth.Names, hasher *auth.Hasher, actor string, d events.UserCreatedData, password string) (events.Envelope, error) {
+func CreateUser(ctx context.Context, store *eventstore.Store, names *auth.Names, hasher *auth.Hasher, actor string, d events.UserCreatedData, password string) (events.Envelope, error) {
 	if err := names.Claim(ctx, auth.KindUsername, d.Username, d.UserID); err != nil {
 		return events.Envelope{}, err
 	}
@@ -137,7 +138,7 @@ func CreateUser(ctx context.Context, store *events.Store, names *auth.Names, has
 		return events.Envelope{}, err
 	}
 	e.Actor = actor
-	stored, err := store.Append(ctx, e, events.ExpectLast(0))
+	stored, err := store.Append(ctx, e, eventstore.ExpectLast(0))
 	if err != nil {
 		release()
 		return events.Envelope{}, fmt.Errorf("create user %s: %w", d.Username, err)
@@ -241,7 +242,7 @@ func (c *ControlCenter) changeUser(r *http.Request, id string, decide func(proje
 	}
 	for range 5 {
 		last, err := c.Store.Last(r.Context(), events.AggUser, id)
-		if errors.Is(err, events.ErrNotFound) || err == nil && last.Type == events.UserDeleted {
+		if errors.Is(err, eventstore.ErrNotFound) || err == nil && last.Type == events.UserDeleted {
 			return events.Envelope{}, errorf(http.StatusNotFound, "user %s not found", id)
 		}
 		if err != nil {
@@ -259,8 +260,8 @@ func (c *ControlCenter) changeUser(r *http.Request, id string, decide func(proje
 			return events.Envelope{}, err
 		}
 		stamp(r, e)
-		stored, err := c.Store.Append(r.Context(), *e, events.ExpectLast(last.Seq))
-		if errors.Is(err, events.ErrConflict) {
+		stored, err := c.Store.Append(r.Context(), *e, eventstore.ExpectLast(last.Seq))
+		if errors.Is(err, eventstore.ErrConflict) {
 			continue
 		}
 		if err != nil {

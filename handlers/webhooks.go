@@ -8,14 +8,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/webhooks"
 )
 
 // Webhooks is what the /webhooks routes need; *webhooks.Service
 // satisfies it.
 type Webhooks interface {
-	Create(ctx context.Context, by webhooks.Caller, req webhooks.Request, opts ...events.AppendOption) (webhooks.Created, error)
+	Create(ctx context.Context, by webhooks.Caller, req webhooks.Request, opts ...eventstore.AppendOption) (webhooks.Created, error)
 	Delete(ctx context.Context, by webhooks.Caller, id string) error
 	Retry(ctx context.Context, by webhooks.Caller, deliveryID string) (webhooks.Delivery, error)
 	Endpoint(id string) (webhooks.Endpoint, bool)
@@ -32,7 +32,7 @@ func webhookError(err error) error {
 	switch {
 	case errors.Is(err, webhooks.ErrConfigured), errors.Is(err, webhooks.ErrInFlight):
 		return errorf(http.StatusConflict, "%s", err.Error())
-	case errors.Is(err, events.ErrConflict):
+	case errors.Is(err, eventstore.ErrConflict):
 		return errorf(http.StatusConflict, "it changed meanwhile; read it again and retry")
 	}
 	return err

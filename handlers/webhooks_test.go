@@ -14,6 +14,7 @@ import (
 	"provisioning/app/apptest"
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/webhooks"
 )
 
@@ -26,7 +27,7 @@ var tokens sync.Map
 
 // startHooks runs an instance with a webhook configuration and returns
 // its orchestrator API and event store.
-func startHooks(t *testing.T, hooks webhooks.Config) (*hookServer, *events.Store) {
+func startHooks(t *testing.T, hooks webhooks.Config) (*hookServer, *eventstore.Store) {
 	t.Helper()
 	cfg := apptest.Config(t)
 	cfg.Workers = 0
@@ -195,16 +196,16 @@ func TestWebhookAPI(t *testing.T) {
 	}
 }
 
-func completeTaskVia(t *testing.T, store *events.Store) {
+func completeTaskVia(t *testing.T, store *eventstore.Store) {
 	t.Helper()
 	id := events.NewID()
 	created, _ := events.New(events.TaskCreated, id, events.TaskCreatedData{TaskID: id, Name: "x"})
-	first, err := store.Append(context.Background(), created, events.ExpectLast(0))
+	first, err := store.Append(context.Background(), created, eventstore.ExpectLast(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	done, _ := events.New(events.TaskStatusChanged, id, events.TaskStatusChangedData{TaskID: id, Status: events.StatusCompleted})
-	if _, err := store.Append(context.Background(), done, events.ExpectLast(first.Seq)); err != nil {
+	if _, err := store.Append(context.Background(), done, eventstore.ExpectLast(first.Seq)); err != nil {
 		t.Fatal(err)
 	}
 }

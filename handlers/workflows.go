@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/workflow"
 )
 
@@ -72,11 +73,11 @@ func Actor(r *http.Request) string {
 // idempotency turns an Idempotency-Key header into the append's message
 // id, scoped to the caller and the route, so a retried POST within the
 // stream's duplicate window returns the first answer and creates nothing.
-func idempotency(r *http.Request) []events.AppendOption {
+func idempotency(r *http.Request) []eventstore.AppendOption {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(Actor(r) + "\x00" + r.URL.Path + "\x00" + key))
-	return []events.AppendOption{events.WithIdempotencyKey("idem-" + hex.EncodeToString(sum[:16]))}
+	return []eventstore.AppendOption{eventstore.WithIdempotencyKey("idem-" + hex.EncodeToString(sum[:16]))}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/outward"
 )
 
@@ -102,7 +103,7 @@ var ErrTooSlow = errors.New("client too slow: its queue of events filled up")
 
 // Hub is the fan-out. Create it with New, run it with Run.
 type Hub struct {
-	store *events.Store
+	store *eventstore.Store
 	log   *slog.Logger
 	// QueueSize bounds each subscription's queue of live events.
 	QueueSize int
@@ -120,7 +121,7 @@ type Hub struct {
 }
 
 // New returns a hub keeping the last ringSize events; reg may be nil.
-func New(store *events.Store, log *slog.Logger, ringSize int, reg prometheus.Registerer) *Hub {
+func New(store *eventstore.Store, log *slog.Logger, ringSize int, reg prometheus.Registerer) *Hub {
 	h := &Hub{
 		store: store, log: log, QueueSize: 1024,
 		ring: make([]*Event, 0, ringSize), subs: map[*Subscription]struct{}{}, ready: make(chan struct{}),
@@ -146,7 +147,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.seq = last
 	h.mu.Unlock()
 	close(h.ready)
-	err = h.store.Follow(ctx, events.EventsStream, events.Position{From: last + 1}, func(e events.Envelope, perr error) error {
+	err = h.store.Follow(ctx, events.EventsStream, eventstore.Position{From: last + 1}, func(e events.Envelope, perr error) error {
 		if perr != nil {
 			h.log.Warn("hub skips an unreadable event", "seq", e.Seq, "err", perr)
 			return nil
@@ -270,9 +271,9 @@ func (s *Subscription) Replay(ctx context.Context, fn func(*Event) error) error 
 	if s.since == 0 {
 		return nil
 	}
-	return s.hub.store.Read(ctx, events.EventsStream, events.Position{From: s.since}, func(e events.Envelope, perr error) error {
+	return s.hub.store.Read(ctx, events.EventsStream, eventstore.Position{From: s.since}, func(e events.Envelope, perr error) error {
 		if e.Seq > s.from {
-			return events.ErrStop
+			return eventstore.ErrStop
 		}
 		if perr != nil || outward.Internal(e) {
 			return nil

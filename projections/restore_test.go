@@ -9,6 +9,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -16,7 +17,7 @@ import (
 // stream appends events one by one and remembers the last sequence.
 type stream struct {
 	t     *testing.T
-	store *events.Store
+	store *eventstore.Store
 	last  uint64
 }
 
@@ -150,7 +151,7 @@ func TestRestoreRules(t *testing.T) {
 
 // runUntil runs a runner over fresh views until it has applied seq, stops
 // it (it writes its snapshots) and returns its views.
-func runUntil(t *testing.T, store *events.Store, snaps *projections.Snapshots, tl projections.StateSource, seq uint64) (*projections.Tasks, *projections.Batches) {
+func runUntil(t *testing.T, store *eventstore.Store, snaps *projections.Snapshots, tl projections.StateSource, seq uint64) (*projections.Tasks, *projections.Batches) {
 	t.Helper()
 	rt, rb, rall := views()
 	r := projections.NewRunner(store, events.EventsStream, snaps, slog.New(slog.NewTextHandler(io.Discard, nil)), rall...)

@@ -22,7 +22,7 @@ type Rollbacks struct {
 	byTask map[string]stepRef // compensation task -> its step
 	// lastStarted is the sequence of the last RollbackStarted: a new
 	// rollback's targets are decided from the views at it and stored
-	// expecting it (events.ExpectLastOn), so two rollbacks never take the
+	// expecting it (eventstore.ExpectLastOn), so two rollbacks never take the
 	// same task.
 	lastStarted uint64
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // Projection is a deterministic fold of one stream's events into a view.
@@ -38,7 +39,7 @@ var ErrBehind = errors.New("the view is behind the event stream")
 // Runner folds one stream into its projections. Create it with NewRunner,
 // start it with Run, and read through the projections after Ready.
 type Runner struct {
-	store       *events.Store
+	store       *eventstore.Store
 	stream      events.Stream
 	projections []Projection
 	snaps       *Snapshots
@@ -70,7 +71,7 @@ type Runner struct {
 
 // NewRunner returns a runner over stream for projections; snaps may be nil
 // (no snapshots).
-func NewRunner(store *events.Store, stream events.Stream, snaps *Snapshots, log *slog.Logger, projections ...Projection) *Runner {
+func NewRunner(store *eventstore.Store, stream events.Stream, snaps *Snapshots, log *slog.Logger, projections ...Projection) *Runner {
 	return &Runner{
 		store: store, stream: stream, projections: projections, snaps: snaps, log: log,
 		SnapshotEvery: 1_000_000, SnapshotInterval: time.Minute,
@@ -122,7 +123,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	var sinceSnap int
 	lastSnap := time.Now()
-	err = r.store.Follow(ctx, r.stream, events.Position{From: start + 1}, func(env events.Envelope, perr error) error {
+	err = r.store.Follow(ctx, r.stream, eventstore.Position{From: start + 1}, func(env events.Envelope, perr error) error {
 		r.apply(env, perr)
 		if env.Seq >= target {
 			markReady()
@@ -264,7 +265,7 @@ func (r *Runner) snapshot(ctx context.Context) bool {
 const ObjectStoreName = "PROV_SNAPSHOTS"
 
 // OpenSnapshots creates or opens the snapshot object store.
-func OpenSnapshots(ctx context.Context, store *events.Store) (*Snapshots, error) {
+func OpenSnapshots(ctx context.Context, store *eventstore.Store) (*Snapshots, error) {
 	obs, err := store.ObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: ObjectStoreName, Description: "view snapshots"})
 	if err != nil {
 		return nil, err

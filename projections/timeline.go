@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // CheckpointObjectStore is the object store holding the views captured at
@@ -36,7 +37,7 @@ type CheckpointObjects struct {
 }
 
 // OpenCheckpointObjects creates or opens the checkpoint object store.
-func OpenCheckpointObjects(ctx context.Context, store *events.Store) (*CheckpointObjects, error) {
+func OpenCheckpointObjects(ctx context.Context, store *eventstore.Store) (*CheckpointObjects, error) {
 	obs, err := store.ObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: CheckpointObjectStore, Description: "views captured at checkpoints"})
 	if err != nil {
 		return nil, err
@@ -55,7 +56,7 @@ func (c *CheckpointObjects) Put(ctx context.Context, name string, s ViewState) (
 	meta := jetstream.ObjectMeta{Name: name, Metadata: map[string]string{"seq": strconv.FormatUint(s.Seq, 10), "sha256": digest}}
 	size = int64(buf.Len())
 	if _, err := c.obs.Put(ctx, meta, &buf); err != nil {
-		return 0, "", fmt.Errorf("store checkpoint %s: %w", name, events.StorageError(err))
+		return 0, "", fmt.Errorf("store checkpoint %s: %w", name, eventstore.StorageError(err))
 	}
 	return size, digest, nil
 }
@@ -103,7 +104,7 @@ func (c *CheckpointObjects) Delete(ctx context.Context, name string) error {
 // the same state (the object is a cache of the fold), so the views after
 // a restore are a function of the stream alone.
 type Timeline struct {
-	Store *events.Store
+	Store *eventstore.Store
 	// Objects may be nil: every state is then recomputed.
 	Objects *CheckpointObjects
 	Log     *slog.Logger
@@ -166,7 +167,7 @@ type FoldRange struct {
 // runner would (restores included, through src), and returns the number
 // of events a view could not apply. It reads the stream, never a copy,
 // and holds nothing but the views.
-func Fold(ctx context.Context, store *events.Store, r FoldRange, src StateSource, views ...Projection) (failures int, err error) {
+func Fold(ctx context.Context, store *eventstore.Store, r FoldRange, src StateSource, views ...Projection) (failures int, err error) {
 	var rewinders []Rewinder
 	for _, v := range views {
 		if rw, ok := v.(Rewinder); ok {
@@ -181,9 +182,9 @@ func Fold(ctx context.Context, store *events.Store, r FoldRange, src StateSource
 	if r.Until == 0 || r.From > r.Until {
 		return 0, nil
 	}
-	err = store.Read(ctx, events.EventsStream, events.Position{From: r.From}, func(env events.Envelope, perr error) error {
+	err = store.Read(ctx, events.EventsStream, eventstore.Position{From: r.From}, func(env events.Envelope, perr error) error {
 		if env.Seq > r.Until {
-			return events.ErrStop
+			return eventstore.ErrStop
 		}
 		if perr != nil {
 			failures++
@@ -205,7 +206,7 @@ func Fold(ctx context.Context, store *events.Store, r FoldRange, src StateSource
 			}
 		}
 		if env.Seq >= r.Until {
-			return events.ErrStop
+			return eventstore.ErrStop
 		}
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"provisioning/eventstore"
 	"strconv"
 	"sync"
 	"time"
@@ -18,8 +19,6 @@ import (
 	"github.com/go-chi/httprate"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"provisioning/events"
 )
 
 // StreamName is the counter stream. It is in memory: counters are one or
@@ -50,7 +49,7 @@ type Store struct {
 }
 
 // Open creates or updates the counter stream.
-func Open(ctx context.Context, store *events.Store, maxWindow time.Duration) (*Store, error) {
+func Open(ctx context.Context, store *eventstore.Store, maxWindow time.Duration) (*Store, error) {
 	if maxWindow <= 0 {
 		maxWindow = time.Minute
 	}

@@ -11,19 +11,19 @@ import (
 
 	"github.com/go-chi/httprate"
 
-	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/ratelimit"
 )
 
 func limited(t *testing.T, env *eventstest.Env, limit int) http.Handler {
 	t.Helper()
-	conn, err := events.DialInProcess(env.Server, "instance")
+	conn, err := eventstore.DialInProcess(env.Server, "instance")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	st, err := events.NewStore(conn)
+	st, err := eventstore.NewStore(conn)
 	if err != nil {
 		t.Fatal(err)
 	}

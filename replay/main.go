@@ -15,7 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 )
 
@@ -50,7 +50,7 @@ address as --nats-url. The token may come from PROVISIONING_TOKEN.
 `
 
 type options struct {
-	dial         events.DialConfig
+	dial         eventstore.DialConfig
 	dataDir      string
 	orchestrator string
 	token        string
@@ -75,7 +75,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return ExitUnavailable
 	}
 	defer closeConn()
-	store, err := events.NewStore(nc)
+	store, err := eventstore.NewStore(nc)
 	if err != nil {
 		fmt.Fprintln(stderr, "replay:", err)
 		return ExitUnavailable
@@ -135,7 +135,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 // the data directory, which it locks.
 func (o options) connect() (*nats.Conn, func(), error) {
 	if o.dial.URL != "" {
-		nc, err := events.Dial(o.dial)
+		nc, err := eventstore.Dial(o.dial)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -145,19 +145,19 @@ func (o options) connect() (*nats.Conn, func(), error) {
 	if _, err := os.Stat(natsDir); err != nil {
 		return nil, nil, fmt.Errorf("no event store in %s: %w", o.dataDir, err)
 	}
-	unlock, err := events.LockDataDir(o.dataDir)
-	if errors.Is(err, events.ErrDataDirInUse) {
+	unlock, err := eventstore.LockDataDir(o.dataDir)
+	if errors.Is(err, eventstore.ErrDataDirInUse) {
 		return nil, nil, fmt.Errorf("%w: stop the service, or start it with --nats-listen and give that address as --nats-url", err)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := events.StartServer(events.ServerConfig{DataDir: natsDir, Sync: "always"})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: natsDir, Sync: "always"})
 	if err != nil {
 		unlock()
 		return nil, nil, err
 	}
-	nc, err := events.DialInProcess(srv, o.dial.Name)
+	nc, err := eventstore.DialInProcess(srv, o.dial.Name)
 	if err != nil {
 		srv.Shutdown()
 		unlock()

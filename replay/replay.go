@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 	"provisioning/projections"
 )
 
@@ -47,7 +48,7 @@ func (v Views) projections() []projections.Projection {
 // Source reads one deployment's streams and object stores, without
 // creating or reconfiguring anything.
 type Source struct {
-	Store    *events.Store
+	Store    *eventstore.Store
 	timeline *projections.Timeline
 	snaps    *projections.Snapshots
 }
@@ -55,7 +56,7 @@ type Source struct {
 // NewSource looks up the object stores of store's deployment; missing
 // ones mean no snapshots and no checkpoint objects (everything is then
 // folded from the stream).
-func NewSource(ctx context.Context, store *events.Store) (*Source, error) {
+func NewSource(ctx context.Context, store *eventstore.Store) (*Source, error) {
 	s := &Source{Store: store, timeline: &projections.Timeline{Store: store}}
 	obs, err := store.JetStream().ObjectStore(ctx, projections.CheckpointObjectStore)
 	switch {

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // Bounds of what is read of an answer.
@@ -244,7 +245,7 @@ func (s *Service) record(ctx context.Context, rec events.WebhookDeliveryAttempte
 	e, err := events.New(events.WebhookDeliveryAttempted, rec.DeliveryID, rec)
 	if err == nil {
 		e.Actor = system.Actor
-		e, err = s.store.Append(ctx, e, events.WithIdempotencyKey(fmt.Sprintf("%s.attempt.%d", rec.DeliveryID, rec.Attempt)))
+		e, err = s.store.Append(ctx, e, eventstore.WithIdempotencyKey(fmt.Sprintf("%s.attempt.%d", rec.DeliveryID, rec.Attempt)))
 	}
 	if err != nil {
 		s.log.Error("webhooks: attempt not recorded", "delivery", rec.DeliveryID, "attempt", rec.Attempt, "err", err)
@@ -277,11 +278,11 @@ func (s *Service) maybeDisable(ctx context.Context, id string, seq uint64) {
 	}
 	reason := fmt.Sprintf("%d consecutive failed attempts since %s", failures, since.UTC().Format(time.RFC3339))
 	_, err := s.append(ctx, system, events.WebhookDisabled, ep.ID,
-		events.WebhookDisabledData{WebhookID: ep.ID, Reason: reason, Failures: failures, FailingSince: since.UTC()}, events.ExpectLast(ep.Seq))
+		events.WebhookDisabledData{WebhookID: ep.ID, Reason: reason, Failures: failures, FailingSince: since.UTC()}, eventstore.ExpectLast(ep.Seq))
 	switch {
 	case err == nil:
 		s.log.Warn("webhooks: endpoint disabled", "webhook", ep.ID, "reason", reason)
-	case !errors.Is(err, events.ErrConflict):
+	case !errors.Is(err, eventstore.ErrConflict):
 		s.log.Error("webhooks: disable endpoint", "webhook", ep.ID, "err", err)
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 // View is the consistency the service needs from the runner folding its
@@ -62,7 +63,7 @@ type Caller struct {
 // Service registers endpoints and delivers to them. Create it with New,
 // then Setup, then Run.
 type Service struct {
-	store    *events.Store
+	store    *eventstore.Store
 	registry *Registry
 	view     View
 	cfg      Config
@@ -77,7 +78,7 @@ type Service struct {
 
 // New returns a service; cfg is checked and completed with defaults. reg
 // may be nil.
-func New(store *events.Store, registry *Registry, view View, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+func New(store *eventstore.Store, registry *Registry, view View, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ type Created struct {
 // Create registers an endpoint from the API. The secret is generated
 // when the request has none. opts may carry an idempotency key: a
 // repeated request returns the first registration.
-func (s *Service) Create(ctx context.Context, by Caller, req Request, opts ...events.AppendOption) (Created, error) {
+func (s *Service) Create(ctx context.Context, by Caller, req Request, opts ...eventstore.AppendOption) (Created, error) {
 	if err := req.validate(s.cfg.AllowPrivateTargets); err != nil {
 		return Created{}, err
 	}
@@ -157,7 +158,7 @@ func (s *Service) Create(ctx context.Context, by Caller, req Request, opts ...ev
 	id := events.NewID()
 	data := events.WebhookRegisteredData{WebhookID: id, URL: req.URL, Events: req.Events, Secret: req.Secret,
 		Description: req.Description, Source: events.WebhookSourceAPI}
-	stored, err := s.append(ctx, by, events.WebhookRegistered, id, data, append(opts, events.ExpectLast(0))...)
+	stored, err := s.append(ctx, by, events.WebhookRegistered, id, data, append(opts, eventstore.ExpectLast(0))...)
 	if err != nil {
 		return Created{}, err
 	}
@@ -175,12 +176,12 @@ func (s *Service) Create(ctx context.Context, by Caller, req Request, opts ...ev
 func (s *Service) Delete(ctx context.Context, by Caller, id string) error {
 	ep, ok := s.registry.target(id)
 	if !ok {
-		return fmt.Errorf("%w: webhook %s", events.ErrNotFound, id)
+		return fmt.Errorf("%w: webhook %s", eventstore.ErrNotFound, id)
 	}
 	if ep.Source == events.WebhookSourceConfig {
 		return fmt.Errorf("%w: remove %s from [webhooks] and restart", ErrConfigured, ep.URL)
 	}
-	_, err := s.append(ctx, by, events.WebhookDeleted, id, events.WebhookDeletedData{WebhookID: id}, events.ExpectLast(ep.Seq))
+	_, err := s.append(ctx, by, events.WebhookDeleted, id, events.WebhookDeletedData{WebhookID: id}, eventstore.ExpectLast(ep.Seq))
 	return err
 }
 
@@ -190,32 +191,32 @@ func (s *Service) Delete(ctx context.Context, by Caller, id string) error {
 func (s *Service) Retry(ctx context.Context, by Caller, deliveryID string) (Delivery, error) {
 	d, ok := s.registry.Delivery(deliveryID)
 	if !ok {
-		return Delivery{}, fmt.Errorf("%w: delivery %s", events.ErrNotFound, deliveryID)
+		return Delivery{}, fmt.Errorf("%w: delivery %s", eventstore.ErrNotFound, deliveryID)
 	}
 	if d.Status != events.DeliveryFailed && d.Status != events.DeliveryDelivered {
 		return Delivery{}, fmt.Errorf("%w: delivery %s is %s", ErrInFlight, deliveryID, d.Status)
 	}
 	ep, ok := s.registry.target(d.WebhookID)
 	if !ok {
-		return Delivery{}, fmt.Errorf("%w: webhook %s", events.ErrNotFound, d.WebhookID)
+		return Delivery{}, fmt.Errorf("%w: webhook %s", eventstore.ErrNotFound, d.WebhookID)
 	}
 	if ep.Status == StatusDisabled {
 		_, err := s.append(ctx, by, events.WebhookEnabled, ep.ID,
-			events.WebhookEnabledData{WebhookID: ep.ID, Reason: "delivery " + deliveryID + " retried by hand"}, events.ExpectLast(ep.Seq))
-		if err != nil && !errors.Is(err, events.ErrConflict) {
+			events.WebhookEnabledData{WebhookID: ep.ID, Reason: "delivery " + deliveryID + " retried by hand"}, eventstore.ExpectLast(ep.Seq))
+		if err != nil && !errors.Is(err, eventstore.ErrConflict) {
 			return Delivery{}, err
 		}
 	}
 	data := events.WebhookDeliveryRetryRequestedData{DeliveryID: d.ID, WebhookID: d.WebhookID, Event: d.Event,
 		EventID: d.EventID, EventSeq: d.EventSeq, Attempts: d.Attempt}
-	if _, err := s.append(ctx, by, events.WebhookDeliveryRetryRequested, d.ID, data, events.ExpectLast(d.Seq)); err != nil {
+	if _, err := s.append(ctx, by, events.WebhookDeliveryRetryRequested, d.ID, data, eventstore.ExpectLast(d.Seq)); err != nil {
 		return Delivery{}, err
 	}
 	d.Status, d.NextRetryAt = DeliveryPending, nil
 	return d, nil
 }
 
-func (s *Service) append(ctx context.Context, by Caller, t events.Type, id string, data any, opts ...events.AppendOption) (events.Envelope, error) {
+func (s *Service) append(ctx context.Context, by Caller, t events.Type, id string, data any, opts ...eventstore.AppendOption) (events.Envelope, error) {
 	e, err := events.New(t, id, data)
 	if err != nil {
 		return events.Envelope{}, err
@@ -245,8 +246,8 @@ func (s *Service) registerConfigured(ctx context.Context) error {
 		}
 		data := events.WebhookRegisteredData{WebhookID: id, URL: c.URL, Events: c.Events, Secret: c.Secret,
 			Description: c.Description, Source: events.WebhookSourceConfig}
-		_, err := s.append(ctx, system, events.WebhookRegistered, id, data, events.ExpectLast(s.registry.lastSeq(id)))
-		if err != nil && !errors.Is(err, events.ErrConflict) {
+		_, err := s.append(ctx, system, events.WebhookRegistered, id, data, eventstore.ExpectLast(s.registry.lastSeq(id)))
+		if err != nil && !errors.Is(err, eventstore.ErrConflict) {
 			return fmt.Errorf("webhooks: register %s: %w", c.URL, err)
 		}
 	}
@@ -254,8 +255,8 @@ func (s *Service) registerConfigured(ctx context.Context) error {
 		if want[ep.ID] {
 			continue
 		}
-		_, err := s.append(ctx, system, events.WebhookDeleted, ep.ID, events.WebhookDeletedData{WebhookID: ep.ID}, events.ExpectLast(ep.Seq))
-		if err != nil && !errors.Is(err, events.ErrConflict) {
+		_, err := s.append(ctx, system, events.WebhookDeleted, ep.ID, events.WebhookDeletedData{WebhookID: ep.ID}, eventstore.ExpectLast(ep.Seq))
+		if err != nil && !errors.Is(err, eventstore.ErrConflict) {
 			return fmt.Errorf("webhooks: unregister %s: %w", ep.URL, err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/webhooks"
 	"provisioning/workflow"
@@ -47,7 +48,7 @@ func testConfig() webhooks.Config {
 }
 
 // start runs a service until the test ends (or stop is called).
-func start(t *testing.T, store *events.Store, cfg webhooks.Config) *instance {
+func start(t *testing.T, store *eventstore.Store, cfg webhooks.Config) *instance {
 	t.Helper()
 	reg := webhooks.NewRegistry()
 	view := projections.NewRunner(store, events.EventsStream, nil, quiet(), reg)
@@ -127,7 +128,7 @@ func register(t *testing.T, in *instance, url string, patterns ...string) webhoo
 
 // completeTask appends a task's creation and completion; it returns the
 // id.
-func completeTask(t *testing.T, store *events.Store) string {
+func completeTask(t *testing.T, store *eventstore.Store) string {
 	t.Helper()
 	ctx := context.Background()
 	id := events.NewID()
@@ -136,12 +137,12 @@ func completeTask(t *testing.T, store *events.Store) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := store.Append(ctx, created, events.ExpectLast(0))
+	first, err := store.Append(ctx, created, eventstore.ExpectLast(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	done, _ := events.New(events.TaskStatusChanged, id, events.TaskStatusChangedData{TaskID: id, Status: events.StatusCompleted, Output: "3 servers created"})
-	if _, err := store.Append(ctx, done, events.ExpectLast(first.Seq)); err != nil {
+	if _, err := store.Append(ctx, done, eventstore.ExpectLast(first.Seq)); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -381,7 +382,7 @@ func TestManualRetryAfterGivingUp(t *testing.T) {
 	if rc.count() != 2 || failed[0].Attempt != 2 {
 		t.Fatalf("attempts: receiver %d, log %d", rc.count(), failed[0].Attempt)
 	}
-	if _, err := in.svc.Retry(context.Background(), webhooks.Caller{}, "no-such-delivery"); !errors.Is(err, events.ErrNotFound) {
+	if _, err := in.svc.Retry(context.Background(), webhooks.Caller{}, "no-such-delivery"); !errors.Is(err, eventstore.ErrNotFound) {
 		t.Errorf("retry of an unknown delivery: %v", err)
 	}
 	d, err := in.svc.Retry(context.Background(), webhooks.Caller{Actor: "ops"}, failed[0].ID)
@@ -441,7 +442,7 @@ func TestConfiguredEndpointsRegisteredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	_ = env.Store.Read(context.Background(), events.EventsStream, events.Position{Subjects: []string{events.AggregateSubject(events.AggWebhook, id)}}, func(events.Envelope, error) error { n++; return nil })
+	_ = env.Store.Read(context.Background(), events.EventsStream, eventstore.Position{Subjects: []string{events.AggregateSubject(events.AggWebhook, id)}}, func(events.Envelope, error) error { n++; return nil })
 	if n != 1 {
 		t.Fatalf("%d registry events for one configured endpoint started twice", n)
 	}
@@ -480,7 +481,7 @@ func TestTwoInstancesDeliverEachEventOnce(t *testing.T) {
 // acknowledged every event and no delivery job is left (an acknowledged
 // job leaves the work-queue stream). A duplicate would have been sent by
 // then, so a test can count what arrived.
-func settled(t *testing.T, store *events.Store) {
+func settled(t *testing.T, store *eventstore.Store) {
 	t.Helper()
 	ctx := context.Background()
 	js := store.JetStream()

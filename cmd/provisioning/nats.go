@@ -5,9 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"provisioning/eventstore"
 	"strings"
-
-	"provisioning/events"
 )
 
 // natsServer runs one NATS server with JetStream from the nats-server Go
@@ -16,7 +15,7 @@ import (
 func natsServer(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("nats", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg events.ServerConfig
+	var cfg eventstore.ServerConfig
 	var routes string
 	fs.StringVar(&cfg.Name, "name", "n1", "server name (unique in the cluster)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data/nats", "JetStream storage directory")
@@ -31,7 +30,7 @@ func natsServer(ctx context.Context, args []string, stderr io.Writer) int {
 	if routes != "" {
 		cfg.Routes = strings.Split(routes, ",")
 	}
-	srv, err := events.StartServer(cfg)
+	srv, err := eventstore.StartServer(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 1

@@ -2,16 +2,15 @@ package eventstest
 
 import (
 	"context"
+	"provisioning/eventstore"
 	"testing"
 	"time"
-
-	"provisioning/events"
 )
 
 // Cluster is a NATS cluster of embedded servers on loopback: an
-// events.Cluster (Servers, Dir, URLs, Leader, Shutdown) with test helpers.
+// eventstore.Cluster (Servers, Dir, URLs, Leader, Shutdown) with test helpers.
 type Cluster struct {
-	*events.Cluster
+	*eventstore.Cluster
 }
 
 // StartCluster starts n clustered servers with JetStream on random
@@ -22,7 +21,7 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := events.StartCluster(ctx, n, tb.TempDir())
+	c, err := eventstore.StartCluster(ctx, n, tb.TempDir())
 	if err != nil {
 		tb.Fatalf("start cluster: %v", err)
 	}

@@ -5,42 +5,41 @@ package eventstest
 
 import (
 	"context"
+	"provisioning/eventstore"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-
-	"provisioning/events"
 )
 
 // Env is one embedded server with a connected, set-up store.
 type Env struct {
 	Server *server.Server
 	Conn   *nats.Conn
-	Store  *events.Store
+	Store  *eventstore.Store
 	Dir    string
 }
 
 // Option tunes Start.
-type Option func(*events.ServerConfig)
+type Option func(*eventstore.ServerConfig)
 
 // WithSync sets the server's --sync policy (default: a 1 minute interval,
 // tests do not need fsync).
-func WithSync(v string) Option { return func(c *events.ServerConfig) { c.Sync = v } }
+func WithSync(v string) Option { return func(c *eventstore.ServerConfig) { c.Sync = v } }
 
 // WithDir reuses a data directory, to restart a server on its old data.
-func WithDir(dir string) Option { return func(c *events.ServerConfig) { c.DataDir = dir } }
+func WithDir(dir string) Option { return func(c *eventstore.ServerConfig) { c.DataDir = dir } }
 
 // Start runs a server and returns a store connected to it in-process, with
 // the streams set up. Everything is stopped when the test ends.
 func Start(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
-	cfg := events.ServerConfig{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", Sync: "1m"}
+	cfg := eventstore.ServerConfig{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", Sync: "1m"}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	srv, err := events.StartServer(cfg)
+	srv, err := eventstore.StartServer(cfg)
 	if err != nil {
 		tb.Fatalf("start nats: %v", err)
 	}
@@ -48,18 +47,18 @@ func Start(tb testing.TB, opts ...Option) *Env {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	})
-	nc, err := events.DialInProcess(srv, tb.Name())
+	nc, err := eventstore.DialInProcess(srv, tb.Name())
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}
 	tb.Cleanup(nc.Close)
-	st, err := events.NewStore(nc)
+	st, err := eventstore.NewStore(nc)
 	if err != nil {
 		tb.Fatalf("store: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := st.Setup(ctx, events.SetupConfig{Replicas: 1}); err != nil {
+	if err := st.Setup(ctx, eventstore.SetupConfig{Replicas: 1}); err != nil {
 		tb.Fatalf("setup: %v", err)
 	}
 	return &Env{Server: srv, Conn: nc, Store: st, Dir: cfg.DataDir}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"provisioning/bench"
-	"provisioning/events"
+	"provisioning/eventstore"
 )
 
 func main() {
@@ -183,12 +183,12 @@ func natsIdle() int {
 	if len(os.Args) < 3 {
 		return 2
 	}
-	srv, err := events.StartServer(events.ServerConfig{DataDir: os.Args[2], Sync: "always"})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: os.Args[2], Sync: "always"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	nc, err := events.DialInProcess(srv, "idle")
+	nc, err := eventstore.DialInProcess(srv, "idle")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

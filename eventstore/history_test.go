@@ -1,4 +1,4 @@
-package events_test
+package eventstore_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 )
 
 func TestHistory(t *testing.T) {
@@ -40,27 +41,27 @@ func TestHistory(t *testing.T) {
 	}
 	tests := []struct {
 		name          string
-		q             events.HistoryQuery
+		q             eventstore.HistoryQuery
 		offset, limit int
 		wantTotal     int
 		wantSeqs      []uint64
 	}{
-		{name: "everything", q: events.HistoryQuery{}, limit: 3, wantTotal: 30, wantSeqs: []uint64{1, 2, 3}},
-		{name: "offset", q: events.HistoryQuery{}, offset: 28, limit: 5, wantTotal: 30, wantSeqs: []uint64{29, 30}},
-		{name: "one task", q: events.HistoryQuery{Subjects: []string{events.AggregateSubject(events.AggTask, "B")}}, offset: 1, limit: 2,
+		{name: "everything", q: eventstore.HistoryQuery{}, limit: 3, wantTotal: 30, wantSeqs: []uint64{1, 2, 3}},
+		{name: "offset", q: eventstore.HistoryQuery{}, offset: 28, limit: 5, wantTotal: 30, wantSeqs: []uint64{29, 30}},
+		{name: "one task", q: eventstore.HistoryQuery{Subjects: []string{events.AggregateSubject(events.AggTask, "B")}}, offset: 1, limit: 2,
 			wantTotal: 10, wantSeqs: []uint64{5, 8}},
-		{name: "one type", q: events.HistoryQuery{Subjects: []string{events.TypeSubject(events.TaskCreated)}}, limit: 10,
+		{name: "one type", q: eventstore.HistoryQuery{Subjects: []string{events.TypeSubject(events.TaskCreated)}}, limit: 10,
 			wantTotal: 2, wantSeqs: []uint64{1, 2}},
-		{name: "two subjects, sequence range", q: events.HistoryQuery{From: 4, To: 9, Subjects: []string{
+		{name: "two subjects, sequence range", q: eventstore.HistoryQuery{From: 4, To: 9, Subjects: []string{
 			events.AggregateSubject(events.AggTask, "A"), events.AggregateSubject(events.AggBatch, "C")}}, limit: 10,
 			wantTotal: 4, wantSeqs: []uint64{4, 6, 7, 9}},
-		{name: "since a time", q: events.HistoryQuery{Since: mid, Subjects: []string{events.AggregateSubject(events.AggTask, "A")}}, limit: 2,
+		{name: "since a time", q: eventstore.HistoryQuery{Since: mid, Subjects: []string{events.AggregateSubject(events.AggTask, "A")}}, limit: 2,
 			wantTotal: 6, wantSeqs: []uint64{13, 16}},
-		{name: "until a time", q: events.HistoryQuery{Until: mid}, offset: 10, limit: 5, wantTotal: 12, wantSeqs: []uint64{11, 12}},
-		{name: "empty range", q: events.HistoryQuery{From: 20, To: 10}, limit: 5, wantTotal: 0},
-		{name: "matched here", q: events.HistoryQuery{From: 5, Subjects: []string{events.TypeSubject(events.TaskProgress)},
+		{name: "until a time", q: eventstore.HistoryQuery{Until: mid}, offset: 10, limit: 5, wantTotal: 12, wantSeqs: []uint64{11, 12}},
+		{name: "empty range", q: eventstore.HistoryQuery{From: 20, To: 10}, limit: 5, wantTotal: 0},
+		{name: "matched here", q: eventstore.HistoryQuery{From: 5, Subjects: []string{events.TypeSubject(events.TaskProgress)},
 			Match: func(e events.Envelope) bool { return e.AggregateID == "A" }}, offset: 2, limit: 3, wantTotal: 8, wantSeqs: []uint64{13, 16, 19}},
-		{name: "past the end", q: events.HistoryQuery{From: 31}, limit: 5, wantTotal: 0},
+		{name: "past the end", q: eventstore.HistoryQuery{From: 31}, limit: 5, wantTotal: 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

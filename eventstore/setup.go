@@ -1,8 +1,9 @@
-package events
+package eventstore
 
 import (
 	"context"
 	"fmt"
+	"provisioning/events"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,7 +31,7 @@ func (s *Store) Setup(ctx context.Context, cfg SetupConfig) error {
 		cfg.DuplicateWindow = 2 * time.Minute
 	}
 	s.replicas = cfg.Replicas
-	for _, st := range Streams {
+	for _, st := range events.Streams {
 		sc := jetstream.StreamConfig{
 			Name:        st.Name,
 			Subjects:    []string{st.Prefix + ".>"},
@@ -43,7 +44,7 @@ func (s *Store) Setup(ctx context.Context, cfg SetupConfig) error {
 			// refuses new writes instead (ErrStorageFull).
 			Discard: jetstream.DiscardNew,
 		}
-		if st == AuditStream {
+		if st == events.AuditStream {
 			sc.MaxAge = cfg.AuditMaxAge
 		}
 		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {

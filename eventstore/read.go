@@ -1,9 +1,10 @@
-package events
+package eventstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"provisioning/events"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,7 +21,7 @@ type Position struct {
 // Handler receives events in stream order. err is set when the message at
 // env.Seq could not be parsed; the handler decides whether to go on. A
 // handler error stops the read and is returned.
-type Handler func(env Envelope, err error) error
+type Handler func(env events.Envelope, err error) error
 
 // ErrStop, returned by a Handler, ends a read without an error.
 var ErrStop = errors.New("stop reading")
@@ -30,17 +31,17 @@ var ErrStop = errors.New("stop reading")
 // the handler returns an error. It uses an ordered consumer, which the
 // client library recreates from the last delivered sequence after a
 // reconnect or a leader change.
-func (s *Store) Follow(ctx context.Context, st Stream, pos Position, h Handler) error {
+func (s *Store) Follow(ctx context.Context, st events.Stream, pos Position, h Handler) error {
 	return s.read(ctx, st, pos, false, h)
 }
 
 // Read delivers the events of st from pos up to the stream's end at the
 // time of the call, then returns.
-func (s *Store) Read(ctx context.Context, st Stream, pos Position, h Handler) error {
+func (s *Store) Read(ctx context.Context, st events.Stream, pos Position, h Handler) error {
 	return s.read(ctx, st, pos, true, h)
 }
 
-func (s *Store) read(ctx context.Context, st Stream, pos Position, stopAtEnd bool, h Handler) error {
+func (s *Store) read(ctx context.Context, st events.Stream, pos Position, stopAtEnd bool, h Handler) error {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: pos.Subjects}
 	switch {
 	case !pos.Since.IsZero():
@@ -109,7 +110,7 @@ func (s *Store) read(ctx context.Context, st Stream, pos Position, stopAtEnd boo
 		if until > 0 && seq > until {
 			return nil
 		}
-		env, perr := Parse(msg.Data(), seq)
+		env, perr := events.Parse(msg.Data(), seq)
 		env.Seq = seq
 		if err := h(env, perr); err != nil {
 			if errors.Is(err, ErrStop) {

@@ -1,4 +1,4 @@
-package events_test
+package eventstore_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/eventstore"
 )
 
 func taskEvent(t *testing.T, typ events.Type, id string, data any) events.Envelope {
@@ -24,7 +25,7 @@ func TestAppendAndLast(t *testing.T) {
 	env := eventstest.Start(t)
 	ctx := context.Background()
 	id := events.NewID()
-	created, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id, Name: "x"}), events.ExpectLast(0))
+	created, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id, Name: "x"}), eventstore.ExpectLast(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestAppendAndLast(t *testing.T) {
 	if err := last.Decode(&data); err != nil || data.Name != "x" {
 		t.Fatalf("decode: %v %+v", err, data)
 	}
-	if _, err := env.Store.Last(ctx, events.AggTask, "nope"); !errors.Is(err, events.ErrNotFound) {
+	if _, err := env.Store.Last(ctx, events.AggTask, "nope"); !errors.Is(err, eventstore.ErrNotFound) {
 		t.Fatalf("last of unknown aggregate: %v", err)
 	}
 }
@@ -54,7 +55,7 @@ func TestStaleWriterConflicts(t *testing.T) {
 	env := eventstest.Start(t)
 	ctx := context.Background()
 	id := events.NewID()
-	first, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id}), events.ExpectLast(0))
+	first, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id}), eventstore.ExpectLast(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +65,14 @@ func TestStaleWriterConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	running := taskEvent(t, events.TaskStatusChanged, id, events.TaskStatusChangedData{TaskID: id, Status: events.StatusRunning, Attempt: 1})
-	if _, err := env.Store.Append(ctx, running, events.ExpectLast(first.Seq)); err != nil {
+	if _, err := env.Store.Append(ctx, running, eventstore.ExpectLast(first.Seq)); err != nil {
 		t.Fatalf("first writer: %v", err)
 	}
 	stale := taskEvent(t, events.TaskStatusChanged, id, events.TaskStatusChangedData{TaskID: id, Status: events.StatusRunning, Attempt: 2})
-	if _, err := env.Store.Append(ctx, stale, events.ExpectLast(first.Seq)); !errors.Is(err, events.ErrConflict) {
+	if _, err := env.Store.Append(ctx, stale, eventstore.ExpectLast(first.Seq)); !errors.Is(err, eventstore.ErrConflict) {
 		t.Fatalf("stale writer: err = %v, want ErrConflict", err)
 	}
-	if _, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id}), events.ExpectLast(0)); !errors.Is(err, events.ErrConflict) {
+	if _, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id}), eventstore.ExpectLast(0)); !errors.Is(err, eventstore.ErrConflict) {
 		t.Fatalf("second create: err = %v, want ErrConflict", err)
 	}
 }
@@ -80,11 +81,11 @@ func TestIdempotencyKeyReturnsFirstEvent(t *testing.T) {
 	env := eventstest.Start(t)
 	ctx := context.Background()
 	a, b := events.NewID(), events.NewID()
-	first, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, a, events.TaskCreatedData{TaskID: a}), events.WithIdempotencyKey("k1"))
+	first, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, a, events.TaskCreatedData{TaskID: a}), eventstore.WithIdempotencyKey("k1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, b, events.TaskCreatedData{TaskID: b}), events.WithIdempotencyKey("k1"))
+	again, err := env.Store.Append(ctx, taskEvent(t, events.TaskCreated, b, events.TaskCreatedData{TaskID: b}), eventstore.WithIdempotencyKey("k1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestTooLargeEventIsRefused(t *testing.T) {
 	env := eventstest.Start(t)
 	id := events.NewID()
 	e := taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id, Name: strings.Repeat("x", 9<<20)})
-	if _, err := env.Store.Append(context.Background(), e); !errors.Is(err, events.ErrTooLarge) {
+	if _, err := env.Store.Append(context.Background(), e); !errors.Is(err, eventstore.ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
 }
@@ -128,7 +129,7 @@ func TestReadStopsAtEndAndFollowContinues(t *testing.T) {
 		}
 	}
 	var seen []uint64
-	err := env.Store.Read(ctx, events.EventsStream, events.Position{From: 2}, func(e events.Envelope, err error) error {
+	err := env.Store.Read(ctx, events.EventsStream, eventstore.Position{From: 2}, func(e events.Envelope, err error) error {
 		if err != nil {
 			return err
 		}
@@ -142,7 +143,7 @@ func TestReadStopsAtEndAndFollowContinues(t *testing.T) {
 		t.Fatalf("read seqs %v, want 2..5", seen)
 	}
 	// A filter that matches nothing returns at once.
-	err = env.Store.Read(ctx, events.EventsStream, events.Position{Subjects: []string{events.TypeSubject(events.TaskProgress)}}, func(events.Envelope, error) error {
+	err = env.Store.Read(ctx, events.EventsStream, eventstore.Position{Subjects: []string{events.TypeSubject(events.TaskProgress)}}, func(events.Envelope, error) error {
 		t.Fatal("no event should match")
 		return nil
 	})
@@ -155,7 +156,7 @@ func TestReadStopsAtEndAndFollowContinues(t *testing.T) {
 	got := make(chan uint64, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- env.Store.Follow(fctx, events.EventsStream, events.Position{From: 5}, func(e events.Envelope, err error) error {
+		done <- env.Store.Follow(fctx, events.EventsStream, eventstore.Position{From: 5}, func(e events.Envelope, err error) error {
 			got <- e.Seq
 			return nil
 		})
@@ -193,22 +194,22 @@ func TestReadStopsAtEndAndFollowContinues(t *testing.T) {
 // every append acknowledged before it is still there.
 func TestFullStoreIsErrStorageFull(t *testing.T) {
 	t.Parallel()
-	srv, err := events.StartServer(events.ServerConfig{DataDir: t.TempDir(), Sync: "1m", MaxStore: 256 << 10})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: t.TempDir(), Sync: "1m", MaxStore: 256 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := events.DialInProcess(srv, t.Name())
+	nc, err := eventstore.DialInProcess(srv, t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	store, err := events.NewStore(nc)
+	store, err := eventstore.NewStore(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := store.Setup(ctx, events.SetupConfig{}); err != nil {
+	if err := store.Setup(ctx, eventstore.SetupConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	var acked []events.Envelope
@@ -216,7 +217,7 @@ func TestFullStoreIsErrStorageFull(t *testing.T) {
 		id := events.NewID()
 		e := taskEvent(t, events.TaskCreated, id, events.TaskCreatedData{TaskID: id, Name: strings.Repeat("x", 1000)})
 		stored, err := store.Append(ctx, e)
-		if errors.Is(err, events.ErrStorageFull) {
+		if errors.Is(err, eventstore.ErrStorageFull) {
 			break
 		}
 		if err != nil {

@@ -1,15 +1,15 @@
-package events
+package eventstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"provisioning/events"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/oklog/ulid/v2"
 )
 
 // Store appends events to JetStream and reads them back. It is safe for
@@ -32,11 +32,8 @@ func NewStore(nc *nats.Conn) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new store: %w", err)
 	}
-	return &Store{js: js, nc: nc, Now: time.Now, NewID: NewID}, nil
+	return &Store{js: js, nc: nc, Now: time.Now, NewID: events.NewID}, nil
 }
-
-// NewID returns a new ULID string.
-func NewID() string { return ulid.Make().String() }
 
 // JetStream exposes the JetStream context for packages that keep their own
 // KV buckets and consumers next to the streams.
@@ -80,17 +77,17 @@ func WithIdempotencyKey(key string) AppendOption {
 // and returns it with Seq set. The event id is the message id, so a retried
 // publish is stored once. When the append is a duplicate (same id or
 // idempotency key) the first stored event is returned instead.
-func (s *Store) Append(ctx context.Context, e Envelope, opts ...AppendOption) (Envelope, error) {
+func (s *Store) Append(ctx context.Context, e events.Envelope, opts ...AppendOption) (events.Envelope, error) {
 	msg, o, err := s.prepare(&e, opts)
 	if err != nil {
-		return Envelope{}, err
+		return events.Envelope{}, err
 	}
 	ack, err := s.js.PublishMsg(ctx, msg, s.publishOpts(e, o)...)
 	if err != nil {
-		return Envelope{}, s.classify(err, e, o)
+		return events.Envelope{}, s.classify(err, e, o)
 	}
 	if ack.Duplicate {
-		return s.Get(ctx, StreamOf(e.Aggregate), ack.Sequence)
+		return s.Get(ctx, events.StreamOf(e.Aggregate), ack.Sequence)
 	}
 	e.Seq = ack.Sequence
 	return e, nil
@@ -101,8 +98,8 @@ func (s *Store) Append(ctx context.Context, e Envelope, opts ...AppendOption) (E
 // meant for independent aggregates, each created with ExpectLast(0) or not
 // at all. The first error is returned after every ack has arrived; errs
 // reports each event's own outcome.
-func (s *Store) AppendAll(ctx context.Context, evs []Envelope, opts ...AppendOption) (out []Envelope, errs []error) {
-	out = make([]Envelope, len(evs))
+func (s *Store) AppendAll(ctx context.Context, evs []events.Envelope, opts ...AppendOption) (out []events.Envelope, errs []error) {
+	out = make([]events.Envelope, len(evs))
 	errs = make([]error, len(evs))
 	futures := make([]jetstream.PubAckFuture, len(evs))
 	for i := range evs {
@@ -140,7 +137,7 @@ func (s *Store) AppendAll(ctx context.Context, evs []Envelope, opts ...AppendOpt
 	return out, errs
 }
 
-func (s *Store) prepare(e *Envelope, opts []AppendOption) (*nats.Msg, appendOptions, error) {
+func (s *Store) prepare(e *events.Envelope, opts []AppendOption) (*nats.Msg, appendOptions, error) {
 	var o appendOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -155,16 +152,16 @@ func (s *Store) prepare(e *Envelope, opts []AppendOption) (*nats.Msg, appendOpti
 		e.Time = s.Now().UTC()
 	}
 	if e.SchemaVersion == 0 {
-		e.SchemaVersion = SchemaVersion
+		e.SchemaVersion = events.SchemaVersion
 	}
-	body := e.appendJSON(make([]byte, 0, 256+len(e.Data)))
+	body := e.AppendJSON(make([]byte, 0, 256+len(e.Data)))
 	if max := s.nc.MaxPayload(); max > 0 && int64(len(body))+512 > max {
 		return nil, o, fmt.Errorf("%w: %s %s is %d bytes, the server takes %d", ErrTooLarge, e.Type, e.AggregateID, len(body), max)
 	}
 	return &nats.Msg{Subject: e.Subject(), Data: body, Header: nats.Header{}}, o, nil
 }
 
-func (s *Store) publishOpts(e Envelope, o appendOptions) []jetstream.PublishOpt {
+func (s *Store) publishOpts(e events.Envelope, o appendOptions) []jetstream.PublishOpt {
 	id := o.msgID
 	if id == "" {
 		id = e.ID
@@ -179,7 +176,7 @@ func (s *Store) publishOpts(e Envelope, o appendOptions) []jetstream.PublishOpt 
 	if o.expect != nil {
 		subject := o.expectSubject
 		if subject == "" {
-			subject = AggregateSubject(e.Aggregate, e.AggregateID)
+			subject = events.AggregateSubject(e.Aggregate, e.AggregateID)
 		}
 		opts = append(opts, jetstream.WithExpectLastSequenceForSubject(*o.expect, subject))
 	}
@@ -207,7 +204,7 @@ func storageFullCode(code jetstream.ErrorCode) bool {
 	return false
 }
 
-func (s *Store) classify(err error, e Envelope, o appendOptions) error {
+func (s *Store) classify(err error, e events.Envelope, o appendOptions) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		if storageFullCode(apiErr.ErrorCode) {
@@ -232,7 +229,7 @@ func (s *Store) classify(err error, e Envelope, o appendOptions) error {
 
 // stream returns a handle of st, looked up once: js.Stream costs a round
 // trip and the handle stays valid (its methods name the stream).
-func (s *Store) stream(ctx context.Context, st Stream) (jetstream.Stream, error) {
+func (s *Store) stream(ctx context.Context, st events.Stream) (jetstream.Stream, error) {
 	if h, ok := s.streams.Load(st.Name); ok {
 		return h.(jetstream.Stream), nil
 	}
@@ -245,41 +242,41 @@ func (s *Store) stream(ctx context.Context, st Stream) (jetstream.Stream, error)
 }
 
 // Get reads the event stored at seq in stream st.
-func (s *Store) Get(ctx context.Context, st Stream, seq uint64) (Envelope, error) {
+func (s *Store) Get(ctx context.Context, st events.Stream, seq uint64) (events.Envelope, error) {
 	str, err := s.stream(ctx, st)
 	if err != nil {
-		return Envelope{}, fmt.Errorf("get seq %d: %w", seq, err)
+		return events.Envelope{}, fmt.Errorf("get seq %d: %w", seq, err)
 	}
 	raw, err := str.GetMsg(ctx, seq)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return Envelope{}, fmt.Errorf("%w: seq %d in %s", ErrNotFound, seq, st.Name)
+			return events.Envelope{}, fmt.Errorf("%w: seq %d in %s", ErrNotFound, seq, st.Name)
 		}
-		return Envelope{}, fmt.Errorf("get seq %d: %w", seq, err)
+		return events.Envelope{}, fmt.Errorf("get seq %d: %w", seq, err)
 	}
-	return Parse(raw.Data, raw.Sequence)
+	return events.Parse(raw.Data, raw.Sequence)
 }
 
 // Last reads the most recent event of one aggregate instance.
-func (s *Store) Last(ctx context.Context, agg Aggregate, id string) (Envelope, error) {
-	st := StreamOf(agg)
+func (s *Store) Last(ctx context.Context, agg events.Aggregate, id string) (events.Envelope, error) {
+	st := events.StreamOf(agg)
 	str, err := s.stream(ctx, st)
 	if err != nil {
-		return Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
+		return events.Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
 	}
-	raw, err := str.GetLastMsgForSubject(ctx, AggregateSubject(agg, id))
+	raw, err := str.GetLastMsgForSubject(ctx, events.AggregateSubject(agg, id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return Envelope{}, fmt.Errorf("%w: %s %s", ErrNotFound, agg, id)
+			return events.Envelope{}, fmt.Errorf("%w: %s %s", ErrNotFound, agg, id)
 		}
-		return Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
+		return events.Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
 	}
-	return Parse(raw.Data, raw.Sequence)
+	return events.Parse(raw.Data, raw.Sequence)
 }
 
 // LastSeq reports the sequence of the newest message in stream st (0 when
 // it is empty).
-func (s *Store) LastSeq(ctx context.Context, st Stream) (uint64, error) {
+func (s *Store) LastSeq(ctx context.Context, st events.Stream) (uint64, error) {
 	str, err := s.stream(ctx, st)
 	if err != nil {
 		return 0, fmt.Errorf("last seq of %s: %w", st.Name, err)
@@ -289,4 +286,23 @@ func (s *Store) LastSeq(ctx context.Context, st Stream) (uint64, error) {
 		return 0, fmt.Errorf("last seq of %s: %w", st.Name, err)
 	}
 	return info.State.LastSeq, nil
+}
+
+// StorageError returns err wrapped in ErrStorageFull when it is
+// JetStream's answer that its storage is full (for the calls that do not
+// go through Append: object store puts, KV writes); any other err is
+// returned as it is.
+func StorageError(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && storageFullCode(apiErr.ErrorCode) {
+		return fmt.Errorf("%w: %v", ErrStorageFull, err)
+	}
+	return err
+}
+
+func checkID(id string) error {
+	if !events.ValidID(id) {
+		return fmt.Errorf("%w: %q cannot be an aggregate id", events.ErrInvalid, id)
+	}
+	return nil
 }

@@ -1,10 +1,11 @@
-package events
+package eventstore
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"provisioning/events"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ func StartCluster(ctx context.Context, n int, dir string) (*Cluster, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("start cluster: %d nodes, want at least 1", n)
 	}
-	c := &Cluster{Dir: dir, name: "cluster-" + NewID()[18:]}
+	c := &Cluster{Dir: dir, name: "cluster-" + events.NewID()[18:]}
 	var seed string
 	for i := 1; i <= n; i++ {
 		cfg := ServerConfig{

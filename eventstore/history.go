@@ -1,11 +1,11 @@
-package events
+package eventstore
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"provisioning/events"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,13 +23,13 @@ type HistoryQuery struct {
 	// subject filter: the range is then scanned to count them (time in
 	// proportion to the events on Subjects in the range, memory one
 	// page). For sets of aggregates too large for subject filters.
-	Match func(Envelope) bool
+	Match func(events.Envelope) bool
 }
 
 // HistoryPage is one page of a history read: the events (oldest first)
 // and how many events the query matches in all, as of the read.
 type HistoryPage struct {
-	Events []Envelope
+	Events []events.Envelope
 	Total  int
 }
 
@@ -41,7 +41,7 @@ type HistoryPage struct {
 //
 // Events are returned as stored, in their own schema version (not
 // upcast): it is the history.
-func (s *Store) History(ctx context.Context, st Stream, q HistoryQuery, offset, limit int) (HistoryPage, error) {
+func (s *Store) History(ctx context.Context, st events.Stream, q HistoryQuery, offset, limit int) (HistoryPage, error) {
 	state, err := s.streamState(ctx, st)
 	if err != nil {
 		return HistoryPage{}, err
@@ -67,7 +67,7 @@ func (s *Store) History(ctx context.Context, st Stream, q HistoryQuery, offset, 
 
 // streamState reads st's state (one stream info request) for History to
 // resolve its range and count it from.
-func (s *Store) streamState(ctx context.Context, st Stream) (jetstream.StreamState, error) {
+func (s *Store) streamState(ctx context.Context, st events.Stream) (jetstream.StreamState, error) {
 	str, err := s.stream(ctx, st)
 	if err != nil {
 		return jetstream.StreamState{}, fmt.Errorf("history: state of %s: %w", st.Name, err)
@@ -81,7 +81,7 @@ func (s *Store) streamState(ctx context.Context, st Stream) (jetstream.StreamSta
 
 // resolveRange turns q's bounds into a range of sequences, lo..hi, within
 // the stream as state shows it (lo > hi: nothing matches).
-func (s *Store) resolveRange(ctx context.Context, st Stream, state jetstream.StreamState, q HistoryQuery) (lo, hi uint64, err error) {
+func (s *Store) resolveRange(ctx context.Context, st events.Stream, state jetstream.StreamState, q HistoryQuery) (lo, hi uint64, err error) {
 	lo, hi = max(q.From, 1), state.LastSeq
 	if q.To > 0 {
 		hi = min(hi, q.To)
@@ -108,7 +108,7 @@ func (s *Store) resolveRange(ctx context.Context, st Stream, state jetstream.Str
 
 // SeqAt is the sequence of the first message stream st stored at or
 // after t (the stream's last sequence plus one when there is none).
-func (s *Store) SeqAt(ctx context.Context, st Stream, t time.Time) (uint64, error) {
+func (s *Store) SeqAt(ctx context.Context, st events.Stream, t time.Time) (uint64, error) {
 	info, err := s.probe(ctx, st, jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &t})
 	if err != nil {
 		return 0, fmt.Errorf("history: position of %s: %w", t.Format(time.RFC3339Nano), err)
@@ -117,7 +117,7 @@ func (s *Store) SeqAt(ctx context.Context, st Stream, t time.Time) (uint64, erro
 }
 
 // pendingFrom counts the messages on subjects from seq to the end.
-func (s *Store) pendingFrom(ctx context.Context, st Stream, seq uint64, subjects []string) (uint64, error) {
+func (s *Store) pendingFrom(ctx context.Context, st events.Stream, seq uint64, subjects []string) (uint64, error) {
 	info, err := s.probe(ctx, st, jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: seq, FilterSubjects: subjects})
 	if err != nil {
 		return 0, fmt.Errorf("history: count from seq %d: %w", seq, err)
@@ -127,7 +127,7 @@ func (s *Store) pendingFrom(ctx context.Context, st Stream, seq uint64, subjects
 
 // probe creates an ephemeral consumer only to read what the server
 // computed for it (its start, its pending count), then deletes it.
-func (s *Store) probe(ctx context.Context, st Stream, cfg jetstream.ConsumerConfig) (*jetstream.ConsumerInfo, error) {
+func (s *Store) probe(ctx context.Context, st events.Stream, cfg jetstream.ConsumerConfig) (*jetstream.ConsumerInfo, error) {
 	str, err := s.stream(ctx, st)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func (s *Store) probe(ctx context.Context, st Stream, cfg jetstream.ConsumerConf
 // count from lo minus the one from hi+1, taken so that an append between
 // the two reads cannot skew it (the second count from hi+1 must equal the
 // first).
-func (s *Store) countRange(ctx context.Context, st Stream, state jetstream.StreamState, lo, hi uint64, subjects []string) (int, error) {
+func (s *Store) countRange(ctx context.Context, st events.Stream, state jetstream.StreamState, lo, hi uint64, subjects []string) (int, error) {
 	if len(subjects) == 0 && state.FirstSeq <= 1 && state.NumDeleted == 0 && hi <= state.LastSeq {
 		return int(hi - lo + 1), nil
 	}
@@ -177,10 +177,10 @@ func (s *Store) countRange(ctx context.Context, st Stream, state jetstream.Strea
 
 // readRange reads limit messages on subjects within lo..hi after skipping
 // offset of them.
-func (s *Store) readRange(ctx context.Context, st Stream, lo, hi uint64, subjects []string, offset, limit int) ([]Envelope, error) {
-	out := make([]Envelope, 0, min(limit, 1024))
+func (s *Store) readRange(ctx context.Context, st events.Stream, lo, hi uint64, subjects []string, offset, limit int) ([]events.Envelope, error) {
+	out := make([]events.Envelope, 0, min(limit, 1024))
 	skipped := 0
-	err := s.eachStored(ctx, st, lo, hi, subjects, func(e Envelope) bool {
+	err := s.eachStored(ctx, st, lo, hi, subjects, func(e events.Envelope) bool {
 		if skipped < offset {
 			skipped++
 			return true
@@ -193,7 +193,7 @@ func (s *Store) readRange(ctx context.Context, st Stream, lo, hi uint64, subject
 
 // eachStored hands fn the messages on subjects within lo..hi, as stored,
 // in order, until fn returns false.
-func (s *Store) eachStored(ctx context.Context, st Stream, lo, hi uint64, subjects []string, fn func(Envelope) bool) error {
+func (s *Store) eachStored(ctx context.Context, st events.Stream, lo, hi uint64, subjects []string, fn func(events.Envelope) bool) error {
 	cons, err := s.js.OrderedConsumer(ctx, st.Name, jetstream.OrderedConsumerConfig{
 		FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: lo,
 		InactiveThreshold: 30 * time.Second,
@@ -236,9 +236,9 @@ func (s *Store) eachStored(ctx context.Context, st Stream, lo, hi uint64, subjec
 
 // scanRange reads every event on q's subjects in lo..hi, counts those
 // q.Match accepts and keeps the page of them.
-func (s *Store) scanRange(ctx context.Context, st Stream, lo, hi uint64, q HistoryQuery, offset, limit int) (HistoryPage, error) {
+func (s *Store) scanRange(ctx context.Context, st events.Stream, lo, hi uint64, q HistoryQuery, offset, limit int) (HistoryPage, error) {
 	var page HistoryPage
-	err := s.eachStored(ctx, st, lo, hi, q.Subjects, func(e Envelope) bool {
+	err := s.eachStored(ctx, st, lo, hi, q.Subjects, func(e events.Envelope) bool {
 		if q.Match(e) {
 			if page.Total >= offset && len(page.Events) < limit {
 				page.Events = append(page.Events, e)
@@ -252,38 +252,12 @@ func (s *Store) scanRange(ctx context.Context, st Stream, lo, hi uint64, q Histo
 
 // parseStored decodes a message body as it was stored, without upcasting;
 // a body that is not an envelope is returned as its raw data.
-func parseStored(body []byte, seq uint64) Envelope {
-	var e Envelope
+func parseStored(body []byte, seq uint64) events.Envelope {
+	var e events.Envelope
 	if err := json.Unmarshal(body, &e); err != nil {
 		raw, _ := json.Marshal(string(body))
-		e = Envelope{Type: "Unreadable", Data: raw}
+		e = events.Envelope{Type: "Unreadable", Data: raw}
 	}
 	e.Seq = seq
 	return e
-}
-
-// AggregatesIn lists the aggregates whose events stream st holds, sorted.
-func AggregatesIn(st Stream) []Aggregate {
-	seen := map[Aggregate]bool{}
-	var out []Aggregate
-	for _, agg := range aggregateOf {
-		if !seen[agg] && StreamOf(agg) == st {
-			seen[agg] = true
-			out = append(out, agg)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// TypesIn lists the event types stream st holds, sorted.
-func TypesIn(st Stream) []Type {
-	var out []Type
-	for t, agg := range aggregateOf {
-		if StreamOf(agg) == st {
-			out = append(out, t)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
