@@ -34,6 +34,16 @@ func StreamOf(agg Aggregate) Stream {
 	return EventsStream
 }
 
+// StreamOfSubject reports the stream whose subjects include subject.
+func StreamOfSubject(subject string) (Stream, bool) {
+	for _, st := range Streams {
+		if strings.HasPrefix(subject, st.Prefix+".") {
+			return st, true
+		}
+	}
+	return Stream{}, false
+}
+
 // Subject is the subject of an event of type t about aggregate id.
 func Subject(agg Aggregate, id string, t Type) string {
 	return StreamOf(agg).Prefix + "." + string(agg) + "." + id + "." + string(t)

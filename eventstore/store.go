@@ -259,17 +259,44 @@ func (s *Store) Get(ctx context.Context, st events.Stream, seq uint64) (events.E
 
 // Last reads the most recent event of one aggregate instance.
 func (s *Store) Last(ctx context.Context, agg events.Aggregate, id string) (events.Envelope, error) {
-	st := events.StreamOf(agg)
-	str, err := s.stream(ctx, st)
-	if err != nil {
+	e, err := s.lastMsg(ctx, events.StreamOf(agg), events.AggregateSubject(agg, id))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return events.Envelope{}, fmt.Errorf("%w: %s %s", ErrNotFound, agg, id)
+	case err != nil:
 		return events.Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
 	}
-	raw, err := str.GetLastMsgForSubject(ctx, events.AggregateSubject(agg, id))
+	return e, nil
+}
+
+// LastOn reads the most recent event on subject, which may hold
+// wildcards (TypeSubject(t): the newest event of type t).
+func (s *Store) LastOn(ctx context.Context, subject string) (events.Envelope, error) {
+	st, ok := events.StreamOfSubject(subject)
+	if !ok {
+		return events.Envelope{}, fmt.Errorf("%w: %s is on no stream of ours", events.ErrInvalid, subject)
+	}
+	e, err := s.lastMsg(ctx, st, subject)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return events.Envelope{}, fmt.Errorf("%w: no event on %s", ErrNotFound, subject)
+	case err != nil:
+		return events.Envelope{}, fmt.Errorf("last event on %s: %w", subject, err)
+	}
+	return e, nil
+}
+
+func (s *Store) lastMsg(ctx context.Context, st events.Stream, subject string) (events.Envelope, error) {
+	str, err := s.stream(ctx, st)
+	if err != nil {
+		return events.Envelope{}, err
+	}
+	raw, err := str.GetLastMsgForSubject(ctx, subject)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return events.Envelope{}, fmt.Errorf("%w: %s %s", ErrNotFound, agg, id)
+			return events.Envelope{}, ErrNotFound
 		}
-		return events.Envelope{}, fmt.Errorf("last event of %s %s: %w", agg, id, err)
+		return events.Envelope{}, err
 	}
 	return events.Parse(raw.Data, raw.Sequence)
 }

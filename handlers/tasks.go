@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -87,29 +86,22 @@ func (o *Orchestrator) cancelTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (o *Orchestrator) requestCancel(r *http.Request, id string) error {
-	for range 5 {
-		last, err := o.Store.Last(r.Context(), events.AggTask, id)
-		if errors.Is(err, eventstore.ErrNotFound) {
-			return errorf(http.StatusNotFound, "task %s not found", id)
-		}
-		if err != nil {
-			return err
+	_, err := o.Store.Decide(r.Context(), eventstore.FenceOf(events.AggTask, id), func(last events.Envelope, exists bool) (*events.Envelope, error) {
+		if !exists {
+			return nil, errorf(http.StatusNotFound, "task %s not found", id)
 		}
 		head, err := workflow.HeadOf(last)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		e, err := workflow.CancelEvent(id, head, "cancelled by "+Actor(r))
 		if err != nil || e == nil {
-			return err
+			return nil, err
 		}
 		stamp(r, e)
-		_, err = o.Store.Append(r.Context(), *e, eventstore.ExpectLast(head.Seq))
-		if !errors.Is(err, eventstore.ErrConflict) {
-			return err
-		}
-	}
-	return errorf(http.StatusConflict, "task %s kept changing; retry", id)
+		return e, nil
+	})
+	return err
 }
 
 func (o *Orchestrator) cancelWait() time.Duration {
