@@ -242,37 +242,26 @@ func NewSigningKey(now time.Time) (events.SigningKeyCreatedData, error) {
 }
 
 // EnsureSigningKey returns the key every instance shares, creating it when
-// the store has none. Two instances starting at once both try to create
-// it with ExpectLast(0): one wins, the other reads the winner's key.
+// the store has none. Two instances starting at once both decide to create
+// it: one append wins, the other reads the winner's key.
 func EnsureSigningKey(ctx context.Context, store *eventstore.Store) (events.SigningKeyCreatedData, error) {
-	for range 3 {
-		last, err := store.Last(ctx, events.AggSigningKey, events.PrimarySigningKey)
-		if err == nil {
-			var d events.SigningKeyCreatedData
-			return d, last.Decode(&d)
+	var key events.SigningKeyCreatedData
+	_, err := store.Decide(ctx, eventstore.FenceOf(events.AggSigningKey, events.PrimarySigningKey), func(last events.Envelope, exists bool) (*events.Envelope, error) {
+		if exists {
+			return nil, last.Decode(&key)
 		}
-		if !errors.Is(err, eventstore.ErrNotFound) {
-			return events.SigningKeyCreatedData{}, fmt.Errorf("read signing key: %w", err)
-		}
-		key, err := NewSigningKey(store.Now())
-		if err != nil {
-			return events.SigningKeyCreatedData{}, err
+		var err error
+		if key, err = NewSigningKey(store.Now()); err != nil {
+			return nil, err
 		}
 		e, err := events.New(events.SigningKeyCreated, events.PrimarySigningKey, key)
-		if err != nil {
-			return events.SigningKeyCreatedData{}, err
-		}
 		e.Actor = "system"
-		_, err = store.Append(ctx, e, eventstore.ExpectLast(0))
-		if err == nil {
-			return key, nil
-		}
-		if !errors.Is(err, eventstore.ErrConflict) {
-			return events.SigningKeyCreatedData{}, fmt.Errorf("store signing key: %w", err)
-		}
-		// Another instance created it first: read theirs.
+		return &e, err
+	})
+	if err != nil {
+		return events.SigningKeyCreatedData{}, fmt.Errorf("signing key: %w", err)
 	}
-	return events.SigningKeyCreatedData{}, errors.New("signing key: kept conflicting")
+	return key, nil
 }
 
 // JWK is one public key in JSON Web Key form (RFC 8037: OKP, Ed25519).

@@ -185,57 +185,62 @@ func (o *Orchestrator) executeRollback(w http.ResponseWriter, r *http.Request) {
 }
 
 // startRollback records the rollback and returns its id. The targets are
-// decided from the views and stored expecting the last RollbackStarted
-// the views know: a rollback started meanwhile (whose targets these
-// views may not exclude yet) makes it decide again.
+// decided from the views once they hold the last RollbackStarted, which
+// the append expects: a rollback started meanwhile (whose targets these
+// views do not exclude yet) makes it decide again.
 func (o *Orchestrator) startRollback(r *http.Request, req workflow.RollbackRequest) (string, error) {
-	for range 5 {
+	fence := eventstore.Fence{Subject: events.TypeSubject(events.RollbackStarted)}
+	stored, err := o.Store.Decide(r.Context(), fence, func(events.Envelope, bool) (*events.Envelope, error) {
 		if err := o.fresh(r); err != nil {
-			return "", err
+			return nil, err
 		}
-		q := projections.TargetQuery{IDs: req.OperationIDs}
-		if req.CheckpointID != "" {
-			c, ok := o.Recovery.Checkpoints.Get(req.CheckpointID)
-			if !ok {
-				v := &workflow.ValidationError{}
-				v.Add("checkpoint_id", "checkpoint %s not found", req.CheckpointID)
-				return "", v
-			}
-			q.AfterSeq = c.Seq
-		}
-		fence := o.Recovery.Rollbacks.LastStarted()
-		views := projections.RollbackViews{Tasks: o.Tasks, Batches: o.Batches, Rollbacks: o.Recovery.Rollbacks}
-		targets, err := views.Targets(q)
-		if errors.Is(err, projections.ErrRollbackBusy) {
-			return "", errorf(http.StatusConflict, "%s", err.Error())
-		}
-		if err != nil {
-			return "", err
-		}
-		if len(targets) > workflow.MaxRollbackTargets {
-			return "", errorf(http.StatusUnprocessableEntity, "%d tasks to compensate, more than %d: roll back in parts with operation_ids",
-				len(targets), workflow.MaxRollbackTargets)
-		}
-		id := events.NewID()
-		for i := range targets {
-			targets[i].CompensationID = events.NewID()
-		}
-		e, err := events.New(events.RollbackStarted, id, events.RollbackStartedData{RollbackID: id, CheckpointID: req.CheckpointID,
-			OperationIDs: req.OperationIDs, Targets: targets, TimeoutSeconds: int(o.TaskTimeout.Seconds()), CLI: o.CLI})
-		if err != nil {
-			return "", err
-		}
-		stamp(r, &e)
-		stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), eventstore.ExpectLastOn(events.TypeSubject(events.RollbackStarted), fence))...)
-		if errors.Is(err, eventstore.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		return stored.AggregateID, o.waitFor(r, stored.Seq)
+		return o.rollbackStarted(r, req)
+	}, idempotency(r)...)
+	if errors.Is(err, eventstore.ErrConflict) {
+		return "", errorf(http.StatusConflict, "other rollbacks kept starting meanwhile; retry")
 	}
-	return "", errorf(http.StatusConflict, "other rollbacks kept starting meanwhile; retry")
+	if err != nil {
+		return "", err
+	}
+	return stored.AggregateID, o.waitFor(r, stored.Seq)
+}
+
+// rollbackStarted is the RollbackStarted of req, its targets found in
+// the views.
+func (o *Orchestrator) rollbackStarted(r *http.Request, req workflow.RollbackRequest) (*events.Envelope, error) {
+	q := projections.TargetQuery{IDs: req.OperationIDs}
+	if req.CheckpointID != "" {
+		c, ok := o.Recovery.Checkpoints.Get(req.CheckpointID)
+		if !ok {
+			v := &workflow.ValidationError{}
+			v.Add("checkpoint_id", "checkpoint %s not found", req.CheckpointID)
+			return nil, v
+		}
+		q.AfterSeq = c.Seq
+	}
+	views := projections.RollbackViews{Tasks: o.Tasks, Batches: o.Batches, Rollbacks: o.Recovery.Rollbacks}
+	targets, err := views.Targets(q)
+	if errors.Is(err, projections.ErrRollbackBusy) {
+		return nil, errorf(http.StatusConflict, "%s", err.Error())
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) > workflow.MaxRollbackTargets {
+		return nil, errorf(http.StatusUnprocessableEntity, "%d tasks to compensate, more than %d: roll back in parts with operation_ids",
+			len(targets), workflow.MaxRollbackTargets)
+	}
+	id := events.NewID()
+	for i := range targets {
+		targets[i].CompensationID = events.NewID()
+	}
+	e, err := events.New(events.RollbackStarted, id, events.RollbackStartedData{RollbackID: id, CheckpointID: req.CheckpointID,
+		OperationIDs: req.OperationIDs, Targets: targets, TimeoutSeconds: int(o.TaskTimeout.Seconds()), CLI: o.CLI})
+	if err != nil {
+		return nil, err
+	}
+	stamp(r, &e)
+	return &e, nil
 }
 
 func (o *Orchestrator) rollbackWait(r *http.Request) (time.Duration, error) {

@@ -256,34 +256,37 @@ func (s *Service) record(ctx context.Context, rec events.WebhookDeliveryAttempte
 
 // maybeDisable disables an endpoint whose attempts have all failed for
 // DisableAfter, DisableAfterFailures of them at least, as the view sees
-// them once it has folded the failed attempt recorded at seq. The append
-// expects the endpoint's version, so concurrent workers disable it once.
+// them once it has folded the failed attempt recorded at seq. The decision
+// is fenced on the endpoint, so concurrent workers disable it once.
 func (s *Service) maybeDisable(ctx context.Context, id string, seq uint64) {
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, decisionWait)
 	defer cancel()
 	if s.view.WaitFor(wctx, seq) != nil {
 		return
 	}
-	ep, ok := s.registry.target(id)
-	if !ok || ep.Status != StatusActive {
-		return
-	}
-	failures := ep.ConsecutiveFailures
-	since := s.Now()
-	if ep.FailingSince != nil {
-		since = *ep.FailingSince
-	}
-	if failures < s.cfg.DisableAfterFailures || s.Now().Sub(since) < s.cfg.DisableAfter {
-		return
-	}
-	reason := fmt.Sprintf("%d consecutive failed attempts since %s", failures, since.UTC().Format(time.RFC3339))
-	_, err := s.append(ctx, system, events.WebhookDisabled, ep.ID,
-		events.WebhookDisabledData{WebhookID: ep.ID, Reason: reason, Failures: failures, FailingSince: since.UTC()}, eventstore.ExpectLast(ep.Seq))
+	var reason string
+	stored, err := s.decide(ctx, events.AggWebhook, id, func() (*events.Envelope, error) {
+		ep, ok := s.registry.target(id)
+		if !ok || ep.Status != StatusActive {
+			return nil, nil
+		}
+		failures := ep.ConsecutiveFailures
+		since := s.Now()
+		if ep.FailingSince != nil {
+			since = *ep.FailingSince
+		}
+		if failures < s.cfg.DisableAfterFailures || s.Now().Sub(since) < s.cfg.DisableAfter {
+			return nil, nil
+		}
+		reason = fmt.Sprintf("%d consecutive failed attempts since %s", failures, since.UTC().Format(time.RFC3339))
+		return event(system, events.WebhookDisabled, ep.ID,
+			events.WebhookDisabledData{WebhookID: ep.ID, Reason: reason, Failures: failures, FailingSince: since.UTC()})
+	})
 	switch {
-	case err == nil:
-		s.log.Warn("webhooks: endpoint disabled", "webhook", ep.ID, "reason", reason)
-	case !errors.Is(err, eventstore.ErrConflict):
-		s.log.Error("webhooks: disable endpoint", "webhook", ep.ID, "err", err)
+	case err != nil:
+		s.log.Error("webhooks: disable endpoint", "webhook", id, "err", err)
+	case stored.Seq != 0:
+		s.log.Warn("webhooks: endpoint disabled", "webhook", id, "reason", reason)
 	}
 }
 

@@ -40,7 +40,6 @@ type endpoint struct {
 	Endpoint
 	Secret        string
 	RegisteredSeq uint64 // events after it are delivered to it
-	Seq           uint64 // last event of the webhook aggregate
 	Deleted       bool
 }
 
@@ -65,8 +64,6 @@ type Delivery struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	Attempts    []Attempt  `json:"attempts"`
-	// Seq is the last event of the delivery: the version a retry expects.
-	Seq uint64 `json:"-"`
 }
 
 // Attempt is one HTTP attempt of a delivery.
@@ -193,13 +190,13 @@ func (r *Registry) applyEndpoint(env events.Envelope) error {
 			*ep = endpoint{Endpoint: Endpoint{ID: env.AggregateID, CreatedAt: env.Time, Status: StatusActive}, RegisteredSeq: env.Seq}
 		}
 		ep.URL, ep.Events, ep.Secret, ep.Description, ep.Source = d.URL, d.Events, d.Secret, d.Description, d.Source
-		ep.UpdatedAt, ep.Seq = env.Time, env.Seq
+		ep.UpdatedAt = env.Time
 		return nil
 	}
 	if ep == nil {
 		return fmt.Errorf("%s for unknown webhook %s (seq %d)", env.Type, env.AggregateID, env.Seq)
 	}
-	ep.UpdatedAt, ep.Seq = env.Time, env.Seq
+	ep.UpdatedAt = env.Time
 	switch env.Type {
 	case events.WebhookDisabled:
 		var d events.WebhookDisabledData
@@ -272,7 +269,7 @@ func (r *Registry) delivery(env events.Envelope, id, webhookID, event, eventID s
 		r.st.Log[webhookID] = append(r.st.Log[webhookID], id)
 		r.trim(webhookID)
 	}
-	dl.UpdatedAt, dl.Seq = env.Time, env.Seq
+	dl.UpdatedAt = env.Time
 	return dl
 }
 
@@ -390,11 +387,10 @@ func (r *Registry) Deliveries(webhookID, status string, offset, limit int) ([]De
 type target struct {
 	Endpoint
 	Secret string
-	Seq    uint64
 }
 
 func (ep *endpoint) target() target {
-	return target{Endpoint: ep.view(), Secret: ep.Secret, Seq: ep.Seq}
+	return target{Endpoint: ep.view(), Secret: ep.Secret}
 }
 
 // target returns an endpoint with its secret; false when it is gone.
@@ -457,15 +453,4 @@ func (r *Registry) configured() []target {
 		}
 	}
 	return out
-}
-
-// lastSeq of an endpoint's aggregate, deleted or not (0: never
-// registered).
-func (r *Registry) lastSeq(id string) uint64 {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if ep := r.st.Endpoints[id]; ep != nil {
-		return ep.Seq
-	}
-	return 0
 }

@@ -174,14 +174,16 @@ func (s *Service) Create(ctx context.Context, by Caller, req Request, opts ...ev
 // Delete removes an endpoint registered through the API; its queued
 // deliveries are dropped.
 func (s *Service) Delete(ctx context.Context, by Caller, id string) error {
-	ep, ok := s.registry.target(id)
-	if !ok {
-		return fmt.Errorf("%w: webhook %s", eventstore.ErrNotFound, id)
-	}
-	if ep.Source == events.WebhookSourceConfig {
-		return fmt.Errorf("%w: remove %s from [webhooks] and restart", ErrConfigured, ep.URL)
-	}
-	_, err := s.append(ctx, by, events.WebhookDeleted, id, events.WebhookDeletedData{WebhookID: id}, eventstore.ExpectLast(ep.Seq))
+	_, err := s.decide(ctx, events.AggWebhook, id, func() (*events.Envelope, error) {
+		ep, ok := s.registry.target(id)
+		if !ok {
+			return nil, fmt.Errorf("%w: webhook %s", eventstore.ErrNotFound, id)
+		}
+		if ep.Source == events.WebhookSourceConfig {
+			return nil, fmt.Errorf("%w: remove %s from [webhooks] and restart", ErrConfigured, ep.URL)
+		}
+		return event(by, events.WebhookDeleted, id, events.WebhookDeletedData{WebhookID: id})
+	})
 	return err
 }
 
@@ -189,40 +191,92 @@ func (s *Service) Delete(ctx context.Context, by Caller, id string) error {
 // was delivered and is wanted again), keeping its webhook-id. When its
 // endpoint was disabled, it is enabled again.
 func (s *Service) Retry(ctx context.Context, by Caller, deliveryID string) (Delivery, error) {
-	d, ok := s.registry.Delivery(deliveryID)
-	if !ok {
-		return Delivery{}, fmt.Errorf("%w: delivery %s", eventstore.ErrNotFound, deliveryID)
+	d, err := s.retryable(deliveryID)
+	if err != nil {
+		return Delivery{}, err
 	}
-	if d.Status != events.DeliveryFailed && d.Status != events.DeliveryDelivered {
-		return Delivery{}, fmt.Errorf("%w: delivery %s is %s", ErrInFlight, deliveryID, d.Status)
-	}
-	ep, ok := s.registry.target(d.WebhookID)
-	if !ok {
-		return Delivery{}, fmt.Errorf("%w: webhook %s", eventstore.ErrNotFound, d.WebhookID)
-	}
-	if ep.Status == StatusDisabled {
-		_, err := s.append(ctx, by, events.WebhookEnabled, ep.ID,
-			events.WebhookEnabledData{WebhookID: ep.ID, Reason: "delivery " + deliveryID + " retried by hand"}, eventstore.ExpectLast(ep.Seq))
-		if err != nil && !errors.Is(err, eventstore.ErrConflict) {
-			return Delivery{}, err
+	_, err = s.decide(ctx, events.AggWebhook, d.WebhookID, func() (*events.Envelope, error) {
+		ep, ok := s.registry.target(d.WebhookID)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: webhook %s", eventstore.ErrNotFound, d.WebhookID)
+		case ep.Status != StatusDisabled:
+			return nil, nil
 		}
+		return event(by, events.WebhookEnabled, ep.ID, events.WebhookEnabledData{WebhookID: ep.ID, Reason: "delivery " + deliveryID + " retried by hand"})
+	})
+	if err != nil {
+		return Delivery{}, err
 	}
-	data := events.WebhookDeliveryRetryRequestedData{DeliveryID: d.ID, WebhookID: d.WebhookID, Event: d.Event,
-		EventID: d.EventID, EventSeq: d.EventSeq, Attempts: d.Attempt}
-	if _, err := s.append(ctx, by, events.WebhookDeliveryRetryRequested, d.ID, data, eventstore.ExpectLast(d.Seq)); err != nil {
+	_, err = s.decide(ctx, events.AggWebhookDelivery, deliveryID, func() (*events.Envelope, error) {
+		now, err := s.retryable(deliveryID)
+		if err != nil {
+			return nil, err
+		}
+		d = now
+		return event(by, events.WebhookDeliveryRetryRequested, d.ID, events.WebhookDeliveryRetryRequestedData{DeliveryID: d.ID,
+			WebhookID: d.WebhookID, Event: d.Event, EventID: d.EventID, EventSeq: d.EventSeq, Attempts: d.Attempt})
+	})
+	if err != nil {
 		return Delivery{}, err
 	}
 	d.Status, d.NextRetryAt = DeliveryPending, nil
 	return d, nil
 }
 
-func (s *Service) append(ctx context.Context, by Caller, t events.Type, id string, data any, opts ...eventstore.AppendOption) (events.Envelope, error) {
+// retryable returns a delivery that may be retried: one that failed or
+// was delivered, not one still being attempted.
+func (s *Service) retryable(id string) (Delivery, error) {
+	d, ok := s.registry.Delivery(id)
+	if !ok {
+		return Delivery{}, fmt.Errorf("%w: delivery %s", eventstore.ErrNotFound, id)
+	}
+	if d.Status != events.DeliveryFailed && d.Status != events.DeliveryDelivered {
+		return Delivery{}, fmt.Errorf("%w: delivery %s is %s", ErrInFlight, id, d.Status)
+	}
+	return d, nil
+}
+
+// decisionWait bounds how long a decision waits for the registry to fold
+// the event it is decided on.
+const decisionWait = 5 * time.Second
+
+// decide appends the event decision builds from the registry, once the
+// registry has folded the aggregate's last event, expecting that event: a
+// change made meanwhile by another caller or instance makes it decide
+// again from the new state.
+func (s *Service) decide(ctx context.Context, agg events.Aggregate, id string, decision func() (*events.Envelope, error)) (events.Envelope, error) {
+	view := boundedView{s.view, decisionWait}
+	return s.store.DecideFolded(ctx, eventstore.FenceOf(agg, id), view, func(events.Envelope, bool) (*events.Envelope, error) {
+		return decision()
+	})
+}
+
+// boundedView waits at most wait for its view.
+type boundedView struct {
+	view View
+	wait time.Duration
+}
+
+func (v boundedView) WaitFor(ctx context.Context, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, v.wait)
+	defer cancel()
+	return v.view.WaitFor(ctx, seq)
+}
+
+// event is an event of type t about id, recording its caller.
+func event(by Caller, t events.Type, id string, data any) (*events.Envelope, error) {
 	e, err := events.New(t, id, data)
+	e.Actor, e.CorrelationID = by.Actor, by.CorrelationID
+	return &e, err
+}
+
+func (s *Service) append(ctx context.Context, by Caller, t events.Type, id string, data any, opts ...eventstore.AppendOption) (events.Envelope, error) {
+	e, err := event(by, t, id, data)
 	if err != nil {
 		return events.Envelope{}, err
 	}
-	e.Actor, e.CorrelationID = by.Actor, by.CorrelationID
-	return s.store.Append(ctx, e, opts...)
+	return s.store.Append(ctx, *e, opts...)
 }
 
 // system is the caller of the service's own decisions.
@@ -240,14 +294,17 @@ func (s *Service) registerConfigured(ctx context.Context) error {
 	for _, c := range s.cfg.Endpoints {
 		id := ConfigID(c.URL)
 		want[id] = true
-		cur, exists := s.registry.target(id)
-		if exists && cur.URL == c.URL && slices.Equal(cur.Events, c.Events) && cur.Secret == c.Secret && cur.Description == c.Description {
+		if cur, ok := s.registry.target(id); ok && configuredAs(cur, c) {
 			continue
 		}
-		data := events.WebhookRegisteredData{WebhookID: id, URL: c.URL, Events: c.Events, Secret: c.Secret,
-			Description: c.Description, Source: events.WebhookSourceConfig}
-		_, err := s.append(ctx, system, events.WebhookRegistered, id, data, eventstore.ExpectLast(s.registry.lastSeq(id)))
-		if err != nil && !errors.Is(err, eventstore.ErrConflict) {
+		_, err := s.decide(ctx, events.AggWebhook, id, func() (*events.Envelope, error) {
+			if cur, ok := s.registry.target(id); ok && configuredAs(cur, c) {
+				return nil, nil // another instance registered it meanwhile
+			}
+			return event(system, events.WebhookRegistered, id, events.WebhookRegisteredData{WebhookID: id, URL: c.URL, Events: c.Events,
+				Secret: c.Secret, Description: c.Description, Source: events.WebhookSourceConfig})
+		})
+		if err != nil {
 			return fmt.Errorf("webhooks: register %s: %w", c.URL, err)
 		}
 	}
@@ -255,12 +312,22 @@ func (s *Service) registerConfigured(ctx context.Context) error {
 		if want[ep.ID] {
 			continue
 		}
-		_, err := s.append(ctx, system, events.WebhookDeleted, ep.ID, events.WebhookDeletedData{WebhookID: ep.ID}, eventstore.ExpectLast(ep.Seq))
-		if err != nil && !errors.Is(err, eventstore.ErrConflict) {
+		_, err := s.decide(ctx, events.AggWebhook, ep.ID, func() (*events.Envelope, error) {
+			if _, ok := s.registry.target(ep.ID); !ok {
+				return nil, nil
+			}
+			return event(system, events.WebhookDeleted, ep.ID, events.WebhookDeletedData{WebhookID: ep.ID})
+		})
+		if err != nil {
 			return fmt.Errorf("webhooks: unregister %s: %w", ep.URL, err)
 		}
 	}
 	return nil
+}
+
+// configuredAs reports whether an endpoint is registered as c says.
+func configuredAs(ep target, c EndpointConfig) bool {
+	return ep.URL == c.URL && slices.Equal(ep.Events, c.Events) && ep.Secret == c.Secret && ep.Description == c.Description
 }
 
 // backoff is the wait after failed attempt n (1-based), with jitter.
