@@ -54,6 +54,7 @@ type identity struct {
 	names       *auth.Names
 	hasher      *auth.Hasher
 	tokens      *auth.Tokens
+	service     *auth.Service
 	access      *handlers.Access
 
 	controlAddr net.Addr
@@ -111,6 +112,9 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 		Limits:         handlers.NewLimiters(in.cfg.RateLimits, in.counters, in.registry),
 		TrustedProxies: in.cfg.TrustedProxies,
 	}
+	id.service = &auth.Service{Store: in.store, Users: id.users, Policies: id.policies, View: id.iamView, ReadWait: in.cfg.ReadWait,
+		Hasher: id.hasher, Names: id.names, Tokens: id.tokens, Codes: id.codes, Revocations: id.revocations,
+		Authenticator: id.access.Auth, Evaluator: evaluator, Log: in.log}
 	if err := id.iamView.WaitForLatest(setup); err != nil {
 		return fmt.Errorf("identity views: %w", err)
 	}
@@ -137,25 +141,25 @@ func (in *Instance) bootstrapAdmin(ctx context.Context) error {
 	if err := auth.CheckPassword(password, "admin", ""); err != nil {
 		return fmt.Errorf("PROVISIONING_ADMIN_PASSWORD %w", err)
 	}
-	d := events.UserCreatedData{UserID: events.NewID(), Username: "admin", Roles: []string{auth.RoleAdmin}, Enabled: true}
-	stored, err := handlers.CreateUser(ctx, in.store, id.names, id.hasher, "system", d, password)
+	admin, err := auth.CreateUserRequest{Username: "admin", Password: password, Roles: []string{auth.RoleAdmin}}.User(events.NewID())
+	if err != nil {
+		return fmt.Errorf("the admin user: %w", err)
+	}
+	_, err = id.service.CreateUser(ctx, auth.System, admin)
 	if errors.Is(err, auth.ErrTaken) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("create the admin user: %w", err)
 	}
-	if err := id.iamView.WaitFor(ctx, stored.Seq); err != nil {
-		return err
-	}
 	if generated {
 		out := in.cfg.BootstrapOutput
 		if out == nil {
 			out = os.Stderr
 		}
-		fmt.Fprintf(out, "\nCreated user admin with password %s\nIt is shown only this once: log in and change it (PUT /users/%s).\n\n", password, d.UserID)
+		fmt.Fprintf(out, "\nCreated user admin with password %s\nIt is shown only this once: log in and change it (PUT /users/%s).\n\n", password, admin.ID)
 	}
-	in.log.Info("created the admin user", "id", d.UserID, "password_from", map[bool]string{true: "generated", false: "PROVISIONING_ADMIN_PASSWORD"}[generated])
+	in.log.Info("created the admin user", "id", admin.ID, "password_from", map[bool]string{true: "generated", false: "PROVISIONING_ADMIN_PASSWORD"}[generated])
 	return nil
 }
 
@@ -163,10 +167,9 @@ func (in *Instance) bootstrapAdmin(ctx context.Context) error {
 func (in *Instance) serveControl() error {
 	id := &in.identity
 	cc := &handlers.ControlCenter{
-		Store: in.store, Users: id.users, Policies: id.policies, Keys: id.keys, AuditLog: id.auditLog,
-		IAMView: id.iamView, AuditView: id.auditView, Access: id.access, Hasher: id.hasher, Tokens: id.tokens,
-		Codes: id.codes, Names: id.names, Log: in.log, Registry: in.registry, ReadWait: in.cfg.ReadWait,
-		Idempotency: in.idempotency,
+		Identity: id.service, Users: id.users, Policies: id.policies, Keys: id.keys, AuditLog: id.auditLog,
+		IAMView: id.iamView, AuditView: id.auditView, Access: id.access, Log: in.log, Registry: in.registry,
+		ReadWait: in.cfg.ReadWait, Idempotency: in.idempotency,
 	}
 	ln, err := net.Listen("tcp", in.cfg.ControlAddr)
 	if err != nil {

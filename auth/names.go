@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,7 +77,7 @@ const (
 )
 
 func nameKey(kind, value string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(value))))
+	sum := sha256.Sum256([]byte(NameKey(value)))
 	return kind + "." + hex.EncodeToString(sum[:])
 }
 

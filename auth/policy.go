@@ -17,7 +17,6 @@ import (
 	"cel.dev/cel-go/interpreter"
 
 	"provisioning/events"
-	"provisioning/projections"
 )
 
 // Effects of a rule.
@@ -119,7 +118,7 @@ func (e *RuleError) Error() string { return e.Field + ": " + e.Message }
 
 // PolicySource is the policy view (*projections.Policies).
 type PolicySource interface {
-	All() ([]projections.Policy, uint64)
+	All() ([]Policy, uint64)
 	Generation() uint64
 }
 
@@ -287,7 +286,7 @@ func (e *Evaluator) Decide(in Input) Decision {
 
 // DecideWith answers as if the policies were candidate (used before
 // saving a change, to refuse one that would lock its author out).
-func (e *Evaluator) DecideWith(candidate []projections.Policy, in Input) Decision {
+func (e *Evaluator) DecideWith(candidate []Policy, in Input) Decision {
 	e.mu.Lock()
 	compiled := e.byPolID // replaced, never changed, by current
 	e.mu.Unlock()
@@ -337,7 +336,7 @@ func (e *Evaluator) current() *ruleSet {
 	return set
 }
 
-func (e *Evaluator) compilePolicy(p projections.Policy) *compiledPolicy {
+func (e *Evaluator) compilePolicy(p Policy) *compiledPolicy {
 	cp := &compiledPolicy{seq: p.Seq}
 	for i, r := range p.Rules {
 		c, err := e.compileRule(p.ID, r)

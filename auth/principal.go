@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"provisioning/projections"
 )
 
 // Principal is an authenticated caller: the user behind a valid token,
@@ -35,7 +33,7 @@ func (p Principal) Subject() User {
 
 // UserSource is the user view (*projections.Users).
 type UserSource interface {
-	Access(id string) (projections.Access, bool)
+	Standing(id string) (Standing, bool)
 }
 
 // Authenticator turns a bearer token into a Principal: the token must
@@ -61,9 +59,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if a.Revocations.Revoked(c.Issuer, c.ID) {
 		return Principal{}, fmt.Errorf("%w: token %s was revoked", ErrInvalidToken, c.ID)
 	}
-	acc, ok := a.Users.Access(c.Subject)
+	acc, ok := a.Users.Standing(c.Subject)
 	if !ok && a.CatchUp != nil && a.CatchUp(ctx) == nil {
-		acc, ok = a.Users.Access(c.Subject)
+		acc, ok = a.Users.Standing(c.Subject)
 	}
 	switch {
 	case !ok:

@@ -12,14 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"provisioning/auth"
-	"provisioning/eventstore"
 	"provisioning/projections"
 )
 
 // ControlCenter is the API on :9080: sessions, users, policies and the
 // audit log. Fill the fields, then call Handler.
 type ControlCenter struct {
-	Store    *eventstore.Store
+	// Identity holds the rules of users, sessions and policies.
+	Identity *auth.Service
 	Users    *projections.Users
 	Policies *projections.Policies
 	Keys     *projections.SigningKeys
@@ -32,10 +32,6 @@ type ControlCenter struct {
 	// Idempotency replays the answers of creating POSTs (users,
 	// policies) with an Idempotency-Key; never of logins.
 	Idempotency *Idempotency
-	Hasher      *auth.Hasher
-	Tokens      *auth.Tokens
-	Codes       *auth.CodeGuard
-	Names       *auth.Names
 
 	// ReadWait bounds how long a read waits for a view to catch up.
 	ReadWait time.Duration
@@ -96,14 +92,6 @@ func (c *ControlCenter) freshIAM(r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), c.readWait())
 	defer cancel()
 	return c.IAMView.WaitForLatest(ctx)
-}
-
-// seen waits until the identity views have folded seq (a write of this
-// request), so the next request on this instance sees it.
-func (c *ControlCenter) seen(r *http.Request, seq uint64) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), c.readWait())
-	defer cancel()
-	return c.IAMView.WaitFor(ctx, seq)
 }
 
 func (c *ControlCenter) readWait() time.Duration {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"provisioning/auth"
 	"provisioning/eventstore"
 	"provisioning/projections"
 	"provisioning/workflow"
@@ -63,12 +64,15 @@ func errorf(status int, format string, args ...any) *Error {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := classify(r.Context(), err)
 	var e *Error
-	if errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
 		for k, vs := range e.Header {
 			for _, v := range vs {
 				w.Header().Add(k, v)
 			}
 		}
+	case status == http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", challenge401(err))
 	}
 	if status >= 500 {
 		logger(r.Context()).Error("request failed", "status", status, "method", r.Method, "path", r.URL.Path, "err", err)
@@ -78,13 +82,20 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 func classify(ctx context.Context, err error) (int, errEnvelope) {
 	var (
-		e     *Error
-		valid *workflow.ValidationError
+		e       *Error
+		valid   *workflow.ValidationError
+		refusal *auth.Refusal
 	)
 	body := errEnvelope{Error: err.Error()}
 	switch {
 	case errors.As(err, &e):
 		return e.Status, errEnvelope{Error: e.Message}
+	case errors.As(err, &refusal):
+		return refusalStatus(refusal.Kind), errEnvelope{Error: refusal.Message}
+	case errors.Is(err, auth.ErrBadCredentials):
+		return http.StatusUnauthorized, body
+	case errors.Is(err, auth.ErrInvalidToken):
+		return http.StatusUnauthorized, errEnvelope{Error: errUnauthenticated}
 	case errors.As(err, &valid):
 		body.Fields = valid.Fields
 		return http.StatusUnprocessableEntity, body
@@ -104,6 +115,32 @@ func classify(ctx context.Context, err error) (int, errEnvelope) {
 		return http.StatusServiceUnavailable, errEnvelope{Error: "the event store is unavailable; retry shortly"}
 	}
 	return http.StatusInternalServerError, errEnvelope{Error: "internal error (request id " + RequestID(ctx) + ")"}
+}
+
+// refusalStatus is the status of a refusal of the identity rules.
+func refusalStatus(kind error) int {
+	switch {
+	case errors.Is(kind, auth.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(kind, auth.ErrInvalidToken):
+		return http.StatusUnauthorized
+	case errors.Is(kind, auth.ErrOtherUser):
+		return http.StatusForbidden
+	case errors.Is(kind, auth.ErrBusy):
+		return http.StatusServiceUnavailable
+	}
+	// The last admin, a name taken, MFA in the wrong state, a change
+	// that kept losing its race: the state does not allow it.
+	return http.StatusConflict
+}
+
+// challenges are the WWW-Authenticate of the 401s of the identity rules
+// (RFC 9110: every 401 has one): a failed login is no token problem.
+func challenge401(err error) string {
+	if errors.Is(err, auth.ErrBadCredentials) {
+		return `Bearer realm="provisioning"`
+	}
+	return `Bearer realm="provisioning", error="invalid_token"`
 }
 
 type loggerKey struct{}

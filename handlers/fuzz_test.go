@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"provisioning/auth"
-	"provisioning/events"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -47,16 +46,16 @@ func post(body []byte) *http.Request {
 func FuzzLoginRequest(f *testing.F) {
 	f.Add([]byte(`{"username": "admin", "password": "password", "mfa_code": "123456"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var req loginRequest
+		var req auth.LoginRequest
 		err := decodeJSON(post(body), &req)
 		if err == nil {
-			err = req.validate()
+			err = req.Check()
 		}
 		if err != nil {
 			wantClientError(t, err)
 			return
 		}
-		if strings.TrimSpace(req.Username) == "" || len(req.Username) > maxUsernameLen || req.Password == "" || len(req.MFACode) > 16 {
+		if strings.TrimSpace(req.Username) == "" || len(req.Username) > auth.MaxUsernameLen || req.Password == "" || len(req.MFACode) > 16 {
 			t.Fatalf("accepted %+v", req)
 		}
 	})
@@ -69,31 +68,32 @@ func FuzzPolicyRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	rules := &auth.Service{Evaluator: ev}
 	f.Add([]byte(`{"name": "new_policy", "version": "1.0.0", "rules": [{"effect": "Allow", "resource": "servers:*", "action": ["create", "read"], "condition": "user.role == 'admin'"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var req policyRequest
+		var req auth.PolicyRequest
 		err := decodeJSON(post(body), &req)
-		var p struct{ data events.PolicyCreatedData }
+		var p auth.NewPolicy
 		if err == nil {
-			err = req.apply(&p.data, true, ev)
+			p, err = rules.CheckPolicy("p", req)
 		}
 		if err != nil {
 			wantClientError(t, err)
 			return
 		}
-		if p.data.Name == "" || p.data.Version == "" || len(p.data.Rules) == 0 || len(p.data.Rules) > maxPolicyRules {
-			t.Fatalf("accepted %+v", p.data)
+		if p.Name() == "" || p.Version() == "" || len(p.Rules()) == 0 || len(p.Rules()) > auth.MaxPolicyRules {
+			t.Fatalf("accepted %+v", p)
 		}
-		for _, r := range p.data.Rules {
+		for _, r := range p.Rules() {
 			if r.Effect != auth.Allow && r.Effect != auth.Deny {
 				t.Fatalf("effect %q was not made canonical", r.Effect)
 			}
 		}
-		if _, err := ev.CheckRules(p.data.Rules); err != nil {
+		if _, err := ev.CheckRules(p.Rules()); err != nil {
 			t.Fatalf("saved rules do not check again: %v", err)
 		}
 		// Deciding with the policy never panics.
-		ev.DecideWith([]projections.Policy{{ID: "p", Rules: p.data.Rules, Enabled: true}}, auth.Input{
+		ev.DecideWith([]auth.Policy{{ID: "p", Rules: p.Rules(), Enabled: true}}, auth.Input{
 			User: auth.User{ID: "u", Roles: []string{"viewer"}, Role: "viewer"}, Request: auth.Request{Action: "read", IP: "10.0.0.1"},
 			Resource: auth.Resource{Kind: "servers", ID: "web-01"}})
 	})

@@ -94,26 +94,26 @@ func routeDocs() []routeDoc {
 		// Control center: sessions.
 		op("GET /.well-known/jwks.json", control, "jwks", "The token verification keys", unversioned,
 			rawType[auth.JWKS]("application/jwk-set+json", "A JWK Set (RFC 7517) of the Ed25519 keys tokens are signed with."), withHeader(200, "Cache-Control")),
-		op("POST /auth/login", control, "login", "Log in", body[loginRequest](false), ok[sessionAnswer]("A token, its expiry, and the user."),
+		op("POST /auth/login", control, "login", "Log in", body[auth.LoginRequest](false), ok[auth.Session]("A token, its expiry, and the user."),
 			failsAs(http.StatusUnauthorized, "Invalid username, password or MFA code (one answer for all three)."), fails(http.StatusServiceUnavailable)),
-		op("POST /auth/refresh", control, "refresh", "A new token for the caller; the old one is revoked", body[refreshRequest](true), ok[sessionAnswer]("The new token and its expiry.")),
+		op("POST /auth/refresh", control, "refresh", "A new token for the caller; the old one is revoked", body[refreshRequest](true), ok[auth.Session]("The new token and its expiry.")),
 		op("POST /auth/logout", control, "logout", "Revoke the caller's token", message(200, "Successfully logged out")),
 
 		// Control center: users.
 		op("GET /users", control, "listUsers", "List users", paged[userView]("One page of users."),
 			query(param("role", "Only users with this role.", openapi3.NewStringSchema()), param("enabled", "Only enabled (true) or disabled (false) users.", openapi3.NewBoolSchema()))),
-		op("POST /users", control, "createUser", "Create a user", body[createUserRequest](false), created[userCreated]("The user."), fails(conflict), creates),
+		op("POST /users", control, "createUser", "Create a user", body[auth.CreateUserRequest](false), created[auth.UserCreated]("The user."), fails(conflict), creates),
 		op("GET /users/{id}", control, "getUser", "One user", ok[userView]("The user.")),
-		op("PUT /users/{id}", control, "updateUser", "Change a user", body[updateUserRequest](false, minProps(1)), message(200, "User updated successfully"), fails(conflict)),
+		op("PUT /users/{id}", control, "updateUser", "Change a user", body[auth.UpdateUserRequest](false, minProps(1)), message(200, "User updated successfully"), fails(conflict)),
 		op("DELETE /users/{id}", control, "deleteUser", "Delete a user", message(200, "User deleted successfully"), fails(conflict)),
-		op("POST /users/{id}/mfa", control, "enrolMFA", "Start MFA enrolment", ok[mfaEnrolment]("A new TOTP secret, pending until verified."), fails(conflict)),
+		op("POST /users/{id}/mfa", control, "enrolMFA", "Start MFA enrolment", ok[auth.MFAEnrolment]("A new TOTP secret, pending until verified."), fails(conflict)),
 		op("POST /users/{id}/mfa/verify", control, "verifyMFA", "Turn MFA on with a code", body[verifyMFARequest](false), message(200, "MFA enabled"), fails(conflict)),
 
 		// Control center: policies and audit.
-		op("GET /policies", control, "listPolicies", "List policies", paged[projections.Policy]("One page of policies.")),
-		op("POST /policies", control, "createPolicy", "Create a policy", body[policyRequest](false, required("name", "rules")), created[policyCreated]("The policy."), fails(conflict), creates),
-		op("GET /policies/{id}", control, "getPolicy", "One policy", ok[projections.Policy]("The policy.")),
-		op("PUT /policies/{id}", control, "updatePolicy", "Change a policy", body[policyRequest](false, minProps(1)), message(200, "Policy updated successfully"), fails(conflict)),
+		op("GET /policies", control, "listPolicies", "List policies", paged[auth.Policy]("One page of policies.")),
+		op("POST /policies", control, "createPolicy", "Create a policy", body[auth.PolicyRequest](false, required("name", "rules")), created[auth.PolicyCreated]("The policy."), fails(conflict), creates),
+		op("GET /policies/{id}", control, "getPolicy", "One policy", ok[auth.Policy]("The policy.")),
+		op("PUT /policies/{id}", control, "updatePolicy", "Change a policy", body[auth.PolicyRequest](false, minProps(1)), message(200, "Policy updated successfully"), fails(conflict)),
 		op("DELETE /policies/{id}", control, "deletePolicy", "Delete a policy", message(200, "Policy deleted successfully"), fails(conflict)),
 		op("GET /audit/logs", control, "auditLogs", "Audit records, newest first", paged[projections.AuditRecord]("One page of audit records."),
 			query(param("user_id", "Only records of this user.", openapi3.NewStringSchema()), param("action", "Only this action, e.g. server.create.", openapi3.NewStringSchema()),
@@ -152,8 +152,8 @@ func describeTypes(s *schemaSet) {
 	name(batchAccepted{}, "BatchAccepted")
 	name(healthEnvelope{}, "SystemHealth")
 	name(userView{}, "User")
-	name(sessionAnswer{}, "Session")
-	name(mfaEnrolment{}, "MFAEnrolment")
+	name(auth.Session{}, "Session")
+	name(auth.MFAEnrolment{}, "MFAEnrolment")
 	name(verifyMFARequest{}, "VerifyMFARequest")
 	name(webhooks.Endpoint{}, "Webhook")
 	name(webhooks.Created{}, "WebhookCreated")
@@ -173,14 +173,14 @@ func describeTypes(s *schemaSet) {
 	answers(projections.WorkflowProgress{}, field("kind", enum("task", "batch", "rollback")), field("progress", between(0, 100)),
 		field("estimated_time_remaining", note("Seconds, from the durations observed for tasks of the same kind; null until one has completed.")))
 	answers(projections.AuditRecord{}, field("result", enum(events.AuditSuccess, events.AuditFailure, events.AuditDenied)), field("details", object))
-	answers(projections.Policy{}, field("enabled", note("Whether the policy's rules apply.")))
+	answers(auth.Policy{}, field("enabled", note("Whether the policy's rules apply.")))
 	answers(events.PolicyRule{}, field("effect", enum(auth.Allow, auth.Deny)))
 	answers(healthReport{}, field("overall_status", enum(healthy, degraded, unhealthy)))
 	webhook := []schemaRule{field("status", enum(webhooks.StatusActive, webhooks.StatusDisabled)), field("source", enum(events.WebhookSourceAPI, events.WebhookSourceConfig))}
 	answers(webhooks.Endpoint{}, webhook...)
 	answers(webhooks.Created{}, append(webhook, field("secret", note("The HMAC key of the signatures; shown only in this answer.")))...)
 	answers(webhooks.Delivery{}, field("status", enum(webhooks.DeliveryStatuses...)))
-	answers(sessionAnswer{}, field("user", note("The user; only in the answer of a login.")))
+	answers(auth.Session{}, field("user", note("The user; only in the answer of a login.")))
 	answers(hub.Frame{}, field("metadata", note("event_id, aggregate, aggregate_id, and when known task_id, batch_id, operation_id, status, correlation_id.")))
 
 	names := []schemaRule{pattern(workflow.NamePattern), maxLen(workflow.MaxNameLen)}
@@ -195,16 +195,16 @@ func describeTypes(s *schemaSet) {
 	requests(workflow.OperationRequest{}, required("id", "type"), field("id", names...), field("type", enum(events.OpServerBatch, events.OpTaskservBatch, events.OpClusterBatch)),
 		field("provider", names...), field("infra", names...), field("settings", path...))
 	requests(webhooks.Request{}, required("url", "events"), field("url", format("uri")), field("events", minItems(1)))
-	requests(loginRequest{}, required("username", "password"), field("username", maxLen(maxUsernameLen)), field("mfa_code", note("The current TOTP code; required for users with MFA.")))
+	requests(auth.LoginRequest{}, required("username", "password"), field("username", maxLen(auth.MaxUsernameLen)), field("mfa_code", note("The current TOTP code; required for users with MFA.")))
 	requests(refreshRequest{}, field("token", note("The token to refresh; the caller's own when absent.")))
-	requests(createUserRequest{}, required("username", "password"), field("username", pattern(usernamePattern.String())), field("email", maxLen(maxEmailLen), format("email")),
-		field("password", minLen(auth.MinPasswordLen), maxLen(auth.MaxPasswordLen)), field("roles", maxItems(maxRoles), items(pattern(rolePattern.String()))),
+	requests(auth.CreateUserRequest{}, required("username", "password"), field("username", pattern(auth.UsernamePattern)), field("email", maxLen(auth.MaxEmailLen), format("email")),
+		field("password", minLen(auth.MinPasswordLen), maxLen(auth.MaxPasswordLen)), field("roles", maxItems(auth.MaxRoles), items(pattern(auth.RolePattern))),
 		field("enabled", note("Default true.")))
-	requests(updateUserRequest{}, field("email", maxLen(maxEmailLen)), field("password", minLen(auth.MinPasswordLen), maxLen(auth.MaxPasswordLen)),
-		field("roles", maxItems(maxRoles), items(pattern(rolePattern.String()))))
+	requests(auth.UpdateUserRequest{}, field("email", maxLen(auth.MaxEmailLen)), field("password", minLen(auth.MinPasswordLen), maxLen(auth.MaxPasswordLen)),
+		field("roles", maxItems(auth.MaxRoles), items(pattern(auth.RolePattern))))
 	requests(verifyMFARequest{}, required("code"), field("code", pattern("^[0-9]{"+strconv.Itoa(auth.TOTPDigits)+"}$")))
-	requests(policyRequest{}, field("name", maxLen(maxPolicyNameLen)), field("version", maxLen(maxPolicyVersionLen)), field("description", maxLen(maxPolicyDescLen)),
-		field("rules", minItems(1), maxItems(maxPolicyRules)))
+	requests(auth.PolicyRequest{}, field("name", maxLen(auth.MaxPolicyNameLen)), field("version", maxLen(auth.MaxPolicyVersionLen)), field("description", maxLen(auth.MaxPolicyDescLen)),
+		field("rules", minItems(1), maxItems(auth.MaxPolicyRules)))
 	requests(events.PolicyRule{}, required("effect", "resource", "action"), field("effect", note("Allow or Deny (any case).")),
 		field("resource", note("kind:pattern, e.g. servers:* (see docs/access.md).")), field("condition", note("A CEL expression over user, request and resource.")))
 }

@@ -1,5 +1,6 @@
 // Package projections builds the read side: views folded from the event
-// streams (tasks, and the views of later packages), their snapshots for a
+// streams (tasks, batches, rollbacks, checkpoints, audit records, and the
+// users, policies and signing keys of package auth), their snapshots for a
 // fast restart, and "wait until the view has seen sequence N" so a read
 // that follows a write sees it.
 //

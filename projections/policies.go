@@ -4,33 +4,18 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
+	"provisioning/auth"
 	"provisioning/events"
 )
-
-// Policy is one access policy as folded from PROV_IAM. Seq is the stream
-// sequence of its last change: a compiled form cached under (ID, Seq) is
-// valid until the policy changes.
-type Policy struct {
-	ID          string              `json:"id"`
-	Name        string              `json:"name"`
-	Version     string              `json:"version"`
-	Description string              `json:"description,omitempty"`
-	Rules       []events.PolicyRule `json:"rules"`
-	Enabled     bool                `json:"enabled"`
-	CreatedAt   time.Time           `json:"created_at"`
-	UpdatedAt   time.Time           `json:"updated_at"`
-	Seq         uint64              `json:"-"`
-}
 
 // Policies is the policy view. Generation changes whenever a policy does,
 // so an evaluator can tell cheaply whether its compiled set is current.
 // It is safe for concurrent readers; only its runner applies events.
 type Policies struct {
 	mu         sync.RWMutex
-	byID       map[string]*Policy
-	order      []*Policy
+	byID       map[string]*auth.Policy
+	order      []*auth.Policy
 	generation uint64
 }
 
@@ -48,7 +33,7 @@ func (p *Policies) Name() string { return "policies" }
 func (p *Policies) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.byID = map[string]*Policy{}
+	p.byID = map[string]*auth.Policy{}
 	p.order = nil
 	p.generation++
 }
@@ -73,7 +58,7 @@ func (p *Policies) Apply(env events.Envelope) error {
 		case env.Type == events.PolicyUpdated && !exists:
 			return fmt.Errorf("update of unknown policy %s (seq %d)", env.AggregateID, env.Seq)
 		case !exists:
-			pol = &Policy{ID: env.AggregateID, CreatedAt: env.Time}
+			pol = &auth.Policy{ID: env.AggregateID, CreatedAt: env.Time}
 			p.byID[pol.ID] = pol
 			p.order = append(p.order, pol)
 		}
@@ -87,7 +72,7 @@ func (p *Policies) Apply(env events.Envelope) error {
 			return fmt.Errorf("delete of unknown policy %s (seq %d)", env.AggregateID, env.Seq)
 		}
 		delete(p.byID, pol.ID)
-		p.order = slices.DeleteFunc(p.order, func(x *Policy) bool { return x == pol })
+		p.order = slices.DeleteFunc(p.order, func(x *auth.Policy) bool { return x == pol })
 	default:
 		return nil
 	}
@@ -95,7 +80,7 @@ func (p *Policies) Apply(env events.Envelope) error {
 	return nil
 }
 
-func copyPolicy(pol *Policy) Policy {
+func copyPolicy(pol *auth.Policy) auth.Policy {
 	c := *pol
 	c.Rules = make([]events.PolicyRule, len(pol.Rules))
 	for i, r := range pol.Rules {
@@ -106,21 +91,21 @@ func copyPolicy(pol *Policy) Policy {
 }
 
 // Get returns a copy of one policy.
-func (p *Policies) Get(id string) (Policy, bool) {
+func (p *Policies) Get(id string) (auth.Policy, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	pol, ok := p.byID[id]
 	if !ok {
-		return Policy{}, false
+		return auth.Policy{}, false
 	}
 	return copyPolicy(pol), true
 }
 
 // List returns one page of policies in creation order and the total.
-func (p *Policies) List(offset, limit int) ([]Policy, int) {
+func (p *Policies) List(offset, limit int) ([]auth.Policy, int) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	var page []Policy
+	var page []auth.Policy
 	for i := offset; i < len(p.order) && len(page) < limit; i++ {
 		page = append(page, copyPolicy(p.order[i]))
 	}
@@ -129,10 +114,10 @@ func (p *Policies) List(offset, limit int) ([]Policy, int) {
 
 // All returns every policy in creation order and the generation they
 // belong to.
-func (p *Policies) All() ([]Policy, uint64) {
+func (p *Policies) All() ([]auth.Policy, uint64) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	out := make([]Policy, len(p.order))
+	out := make([]auth.Policy, len(p.order))
 	for i, pol := range p.order {
 		out[i] = copyPolicy(pol)
 	}
@@ -148,7 +133,7 @@ func (p *Policies) Generation() uint64 {
 
 type policiesSnapshot struct {
 	Version  int
-	Policies []*Policy
+	Policies []*auth.Policy
 }
 
 const policiesSnapshotVersion = 1
@@ -168,7 +153,7 @@ func (p *Policies) Restore(data []byte) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.byID = map[string]*Policy{}
+	p.byID = map[string]*auth.Policy{}
 	p.order = s.Policies
 	for _, pol := range s.Policies {
 		p.byID[pol.ID] = pol

@@ -3,46 +3,21 @@ package projections
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
-	"time"
 
+	"provisioning/auth"
 	"provisioning/events"
 )
-
-// User is one user as folded from PROV_IAM. It holds the password hash and
-// the TOTP secrets: handlers must never encode it as is.
-type User struct {
-	ID        string
-	Username  string
-	Email     string
-	Roles     []string
-	Enabled   bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	LastLogin *time.Time
-
-	PasswordHash string
-	// MFASecret is the confirmed TOTP secret (MFAEnabled), MFAPending one
-	// enrolled but not verified yet.
-	MFASecret  string
-	MFAPending string
-	MFAEnabled bool
-	// TokensValidAfter: tokens issued at or before this instant (second
-	// precision, as JWT iat) are refused. Set by a password change or a
-	// disable.
-	TokensValidAfter time.Time
-}
 
 // Users is the user view, with lookups by id, username and email (both
 // case-insensitive). It is safe for concurrent readers; only its runner
 // applies events.
 type Users struct {
 	mu         sync.RWMutex
-	byID       map[string]*User
-	byUsername map[string]*User
-	byEmail    map[string]*User
-	order      []*User // by creation
+	byID       map[string]*auth.Account
+	byUsername map[string]*auth.Account
+	byEmail    map[string]*auth.Account
+	order      []*auth.Account // by creation
 }
 
 // NewUsers returns an empty user view.
@@ -59,14 +34,11 @@ func (u *Users) Name() string { return "users" }
 func (u *Users) Reset() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.byID = map[string]*User{}
-	u.byUsername = map[string]*User{}
-	u.byEmail = map[string]*User{}
+	u.byID = map[string]*auth.Account{}
+	u.byUsername = map[string]*auth.Account{}
+	u.byEmail = map[string]*auth.Account{}
 	u.order = nil
 }
-
-// NameKey is how usernames and emails are compared: case-insensitive.
-func NameKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // Apply implements Projection.
 func (u *Users) Apply(env events.Envelope) error {
@@ -91,13 +63,13 @@ func (u *Users) Apply(env events.Envelope) error {
 		if err := env.Decode(&d); err != nil {
 			return err
 		}
-		if u.byEmail[NameKey(user.Email)] == user {
-			delete(u.byEmail, NameKey(user.Email))
+		if u.byEmail[auth.NameKey(user.Email)] == user {
+			delete(u.byEmail, auth.NameKey(user.Email))
 		}
 		user.Email, user.Enabled = d.Email, d.Enabled
 		user.Roles = append([]string{}, d.Roles...) // replaced, never modified: Access shares it
 		if user.Email != "" {
-			u.byEmail[NameKey(user.Email)] = user
+			u.byEmail[auth.NameKey(user.Email)] = user
 		}
 		if d.PasswordHash != "" {
 			user.PasswordHash = d.PasswordHash
@@ -138,7 +110,7 @@ func (u *Users) create(env events.Envelope) error {
 	if err := env.Decode(&d); err != nil {
 		return err
 	}
-	user := &User{
+	user := &auth.Account{
 		ID: env.AggregateID, Username: d.Username, Email: d.Email, Roles: slices.Clone(d.Roles),
 		Enabled: d.Enabled, CreatedAt: env.Time, UpdatedAt: env.Time, PasswordHash: d.PasswordHash,
 	}
@@ -150,24 +122,24 @@ func (u *Users) create(env events.Envelope) error {
 	return nil
 }
 
-func (u *Users) index(user *User) {
+func (u *Users) index(user *auth.Account) {
 	u.byID[user.ID] = user
-	u.byUsername[NameKey(user.Username)] = user
+	u.byUsername[auth.NameKey(user.Username)] = user
 	if user.Email != "" {
-		u.byEmail[NameKey(user.Email)] = user
+		u.byEmail[auth.NameKey(user.Email)] = user
 	}
 }
 
-func (u *Users) remove(user *User) {
+func (u *Users) remove(user *auth.Account) {
 	delete(u.byID, user.ID)
-	delete(u.byUsername, NameKey(user.Username))
-	if u.byEmail[NameKey(user.Email)] == user {
-		delete(u.byEmail, NameKey(user.Email))
+	delete(u.byUsername, auth.NameKey(user.Username))
+	if u.byEmail[auth.NameKey(user.Email)] == user {
+		delete(u.byEmail, auth.NameKey(user.Email))
 	}
-	u.order = slices.DeleteFunc(u.order, func(x *User) bool { return x == user })
+	u.order = slices.DeleteFunc(u.order, func(x *auth.Account) bool { return x == user })
 }
 
-func copyUser(user *User) User {
+func copyUser(user *auth.Account) auth.Account {
 	c := *user
 	c.Roles = slices.Clone(user.Roles)
 	if user.LastLogin != nil {
@@ -178,84 +150,60 @@ func copyUser(user *User) User {
 }
 
 // Get returns a copy of one user.
-func (u *Users) Get(id string) (User, bool) {
+func (u *Users) Get(id string) (auth.Account, bool) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	user, ok := u.byID[id]
 	if !ok {
-		return User{}, false
+		return auth.Account{}, false
 	}
 	return copyUser(user), true
 }
 
 // ByUsername returns a copy of the user with this username, compared
 // case-insensitively.
-func (u *Users) ByUsername(name string) (User, bool) {
+func (u *Users) ByUsername(name string) (auth.Account, bool) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	user, ok := u.byUsername[NameKey(name)]
+	user, ok := u.byUsername[auth.NameKey(name)]
 	if !ok {
-		return User{}, false
+		return auth.Account{}, false
 	}
 	return copyUser(user), true
 }
 
 // ByEmail returns a copy of the user with this email, compared
 // case-insensitively.
-func (u *Users) ByEmail(email string) (User, bool) {
+func (u *Users) ByEmail(email string) (auth.Account, bool) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	user, ok := u.byEmail[NameKey(email)]
+	user, ok := u.byEmail[auth.NameKey(email)]
 	if !ok {
-		return User{}, false
+		return auth.Account{}, false
 	}
 	return copyUser(user), true
 }
 
-// Access is what a request needs to know about its caller's account,
-// read without copying the whole user: whether it exists and is enabled,
-// its roles (shared, never modify them), and since when its tokens count.
-type Access struct {
-	Username         string
-	Roles            []string
-	Enabled          bool
-	TokensValidAfter time.Time
-}
-
-// Access returns the account state of user id. The roles slice is the
+// Standing returns the account state of user id. The roles slice is the
 // view's own and is replaced, never modified, by later events.
-func (u *Users) Access(id string) (Access, bool) {
+func (u *Users) Standing(id string) (auth.Standing, bool) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	user, ok := u.byID[id]
 	if !ok {
-		return Access{}, false
+		return auth.Standing{}, false
 	}
-	return Access{Username: user.Username, Roles: user.Roles, Enabled: user.Enabled, TokensValidAfter: user.TokensValidAfter}, true
-}
-
-// UserFilter narrows List: Role keeps users having it; Enabled, when set,
-// keeps users in that state.
-type UserFilter struct {
-	Role    string
-	Enabled *bool
-}
-
-func (f UserFilter) match(user *User) bool {
-	if f.Role != "" && !slices.Contains(user.Roles, f.Role) {
-		return false
-	}
-	return f.Enabled == nil || user.Enabled == *f.Enabled
+	return auth.Standing{Username: user.Username, Roles: user.Roles, Enabled: user.Enabled, TokensValidAfter: user.TokensValidAfter}, true
 }
 
 // List returns one page of users in creation order and how many match.
-func (u *Users) List(f UserFilter, offset, limit int) ([]User, int) {
+func (u *Users) List(f auth.UserFilter, offset, limit int) ([]auth.Account, int) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	page := make([]User, 0, min(limit, len(u.order)))
+	page := make([]auth.Account, 0, min(limit, len(u.order)))
 	matched := 0
 	for _, user := range u.order {
-		if !f.match(user) {
+		if !f.Match(user) {
 			continue
 		}
 		if matched >= offset && len(page) < limit {
@@ -277,7 +225,7 @@ func (u *Users) Count() int {
 // changes shape.
 type usersSnapshot struct {
 	Version int
-	Users   []*User
+	Users   []*auth.Account
 }
 
 const usersSnapshotVersion = 1
@@ -297,9 +245,9 @@ func (u *Users) Restore(data []byte) error {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.byID = map[string]*User{}
-	u.byUsername = map[string]*User{}
-	u.byEmail = map[string]*User{}
+	u.byID = map[string]*auth.Account{}
+	u.byUsername = map[string]*auth.Account{}
+	u.byEmail = map[string]*auth.Account{}
 	u.order = s.Users
 	for _, user := range s.Users {
 		if user.Roles == nil {
