@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"time"
 
 	"provisioning/events"
 )
@@ -28,4 +29,19 @@ func (s *Store) DecideFolded(ctx context.Context, f Fence, view View, decide Dec
 		}
 		return decide(last, exists)
 	}, opts...)
+}
+
+// Bounded is view waiting at most wait each time: a view that falls
+// behind ends the decision (with the view's error) instead of holding it.
+func Bounded(view View, wait time.Duration) View { return bounded{view, wait} }
+
+type bounded struct {
+	view View
+	wait time.Duration
+}
+
+func (b bounded) WaitFor(ctx context.Context, seq uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, b.wait)
+	defer cancel()
+	return b.view.WaitFor(ctx, seq)
 }

@@ -116,13 +116,13 @@ func routePath(r *http.Request) string {
 	return r.URL.Path
 }
 
-// guard is the access middleware of a router: it finds the route the
-// request will take, looks its protection up in the route table, and
+// Guard is the access middleware of a router: it finds the route the
+// request will take, looks up the protection it was mounted with, and
 // lets the request through only when the route is open or the caller
 // authenticates and a policy allows. Refusals are audited; so is every
 // mutating request, before it is answered. Unknown paths and methods pass
 // to the router's 404 and 405.
-func (a *Access) guard(mux chi.Routes) func(http.Handler) http.Handler {
+func (a *Access) Guard(mux *Mux) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return a.clientIPs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rctx := chi.NewRouteContext()
@@ -131,9 +131,9 @@ func (a *Access) guard(mux chi.Routes) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			route, ok := routes[r.Method+" "+pattern]
+			route, ok := mux.Protection(r.Method + " " + pattern)
 			if !ok {
-				logger(r.Context()).Error("route has no access rule: refused", "method", r.Method, "route", pattern)
+				logger(r.Context()).Error("route mounted without a protection: refused", "method", r.Method, "route", pattern)
 				writeError(w, r, errorf(http.StatusForbidden, "%s %s has no access rule", r.Method, pattern))
 				return
 			}
@@ -174,11 +174,13 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 		logger(r.Context()).Info("unauthenticated", "route", route.Audit, "reason", err)
 		rec := events.AuditRecordedData{Action: route.Audit, Resource: resource, Result: events.AuditDenied,
 			Details: map[string]any{"reason": "unauthenticated", "status": http.StatusUnauthorized}}
-		if a.record(w, r, rec) {
-			e := errorf(http.StatusUnauthorized, errUnauthenticated)
-			e.Header = http.Header{"WWW-Authenticate": {challenge(r)}}
-			writeError(w, r, e)
+		if err := a.record(r, rec); err != nil {
+			writeError(w, r, err)
+			return
 		}
+		e := errorf(http.StatusUnauthorized, errUnauthenticated)
+		e.Header = http.Header{"WWW-Authenticate": {challenge(r)}}
+		writeError(w, r, e)
 		return
 	}
 	if route.Limit != "" && a.Limits.limited(w, r, route.Limit, limitKey(route.Limit, r, p)) {
@@ -197,9 +199,11 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 	if d := a.Policies.Decide(in); !d.Allowed {
 		rec := events.AuditRecordedData{UserID: p.UserID, Action: route.Audit, Resource: resource, Result: events.AuditDenied,
 			Details: map[string]any{"reason": d.Reason, "status": http.StatusForbidden}}
-		if a.record(w, r, rec) {
-			writeError(w, r, errorf(http.StatusForbidden, "permission denied: %s may not %s %s", p.Username, route.Action, resource))
+		if err := a.record(r, rec); err != nil {
+			writeError(w, r, err)
+			return
 		}
+		writeError(w, r, errorf(http.StatusForbidden, "permission denied: %s may not %s %s", p.Username, route.Action, resource))
 		return
 	}
 	if !Mutates(r.Method) {
@@ -261,18 +265,18 @@ func (a *Access) audited(w http.ResponseWriter, r *http.Request, p auth.Principa
 	_, _ = w.Write(buf.body.Bytes())
 }
 
-// record appends a refusal's audit record; when that fails it answers 503
-// itself and reports false.
-func (a *Access) record(w http.ResponseWriter, r *http.Request, rec events.AuditRecordedData) bool {
+// record appends an audit record the guard or a handler writes itself
+// (refusals, logins). When that fails the request must not go on: the
+// error is the 503 to answer.
+func (a *Access) record(r *http.Request, rec events.AuditRecordedData) error {
 	if a.Audit == nil {
-		return true
+		return nil
 	}
 	if err := a.Audit.Record(r, rec); err != nil {
 		logger(r.Context()).Error("audit record not written", "action", rec.Action, "err", err)
-		writeError(w, r, errorf(http.StatusServiceUnavailable, "the audit log is unavailable; retry shortly"))
-		return false
+		return errorf(http.StatusServiceUnavailable, "the audit log is unavailable; retry shortly")
 	}
-	return true
+	return nil
 }
 
 func errorMessage(body []byte) string {

@@ -11,11 +11,10 @@ import (
 // auditLogs serves GET /audit/logs: records newest first, filtered by
 // user_id, action, result, resource (itself and what lies under it), and a time
 // range from..to (RFC 3339, inclusive), paginated.
-func (c *ControlCenter) auditLogs(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) auditLogs(w http.ResponseWriter, r *http.Request) error {
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	f := projections.AuditFilter{UserID: q.Get("user_id"), Action: q.Get("action"), Resource: q.Get("resource"), Result: q.Get("result")}
@@ -29,21 +28,18 @@ func (c *ControlCenter) auditLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			writeError(w, r, errorf(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2025-09-26T10:00:00Z, not %q", b.name, v))
-			return
+			return errorf(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2025-09-26T10:00:00Z, not %q", b.name, v)
 		}
 		*b.into = t
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
-		writeError(w, r, errorf(http.StatusBadRequest, "to (%s) is before from (%s)", q.Get("to"), q.Get("from")))
-		return
+		return errorf(http.StatusBadRequest, "to (%s) is before from (%s)", q.Get("to"), q.Get("from"))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.readWait())
 	defer cancel()
 	if err := c.AuditView.WaitForLatest(ctx); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	records, total := c.AuditLog.List(f, p.Offset, p.Limit)
-	writePage(w, r, p, total, records)
+	return writePage(w, r, p, total, records)
 }

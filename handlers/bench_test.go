@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"provisioning/auth"
 	"provisioning/events"
 	"provisioning/projections"
@@ -62,12 +60,15 @@ func benchAccess(b *testing.B, policies ...events.PolicyCreatedData) (*Access, s
 }
 
 func benchRouter(a *Access) http.Handler {
-	r := chi.NewRouter()
+	m := NewMux()
 	if a != nil {
-		r.Use(a.guard(r))
+		m.Use(a.Guard(m))
 	}
-	r.Get("/tasks", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	return r
+	m.Router().Get("/tasks", Rule("tasks", "read", "task.read"), func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	return m
 }
 
 func runBench(b *testing.B, h http.Handler, token string) {

@@ -1,13 +1,12 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -39,59 +38,66 @@ type ControlCenter struct {
 	Registry *prometheus.Registry
 }
 
-// Handler returns the API's router: every route of the control center is
-// in this one function.
-func (c *ControlCenter) Handler() http.Handler {
-	r := chi.NewRouter()
-	r.Use(outerMiddleware(c.Log, c.Registry, "control")...)
-	r.Use(c.Access.guard(r))
-	r.NotFound(notFound)
-	r.MethodNotAllowed(methodNotAllowed(r))
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}))
-	r.Get("/openapi.json", serveOpenAPI(ControlCenterAPI))
-	r.Get("/.well-known/jwks.json", c.jwks)
-	r.Group(func(r chi.Router) {
+// Handler returns the API's router: every route of the control center,
+// and how it is protected, is in this one function.
+func (c *ControlCenter) Handler() *Mux {
+	m := NewMux()
+	m.Use(outerMiddleware(c.Log, c.Registry, "control")...)
+	m.Use(c.Access.Guard(m))
+	r := m.Router()
+	r.Handle(http.MethodGet, "/metrics", Open(""), promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}))
+	r.Get("/openapi.json", Open(""), serveOpenAPI(ControlCenterAPI))
+	r.Get("/.well-known/jwks.json", Open(""), c.jwks)
+	r.Group(func(r Router) {
 		r.Use(versioned, limitBody)
-		r.Get("/health", c.health)
-		r.Post("/auth/login", c.login)
-		r.Post("/auth/refresh", c.refresh)
-		r.Post("/auth/logout", c.logout)
-		r.Get("/users", c.listUsers)
-		r.With(c.Idempotency.Middleware).Post("/users", c.createUser)
-		r.Get("/users/{id}", c.getUser)
-		r.Put("/users/{id}", c.updateUser)
-		r.Delete("/users/{id}", c.deleteUser)
-		r.Post("/users/{id}/mfa", c.enrolMFA)
-		r.Post("/users/{id}/mfa/verify", c.verifyMFA)
-		r.Get("/policies", c.listPolicies)
-		r.With(c.Idempotency.Middleware).Post("/policies", c.createPolicy)
-		r.Get("/policies/{id}", c.getPolicy)
-		r.Put("/policies/{id}", c.updatePolicy)
-		r.Delete("/policies/{id}", c.deletePolicy)
-		r.Get("/audit/logs", c.auditLogs)
+		r.Get("/health", Open(""), c.health)
+		// The handler audits success and failure itself.
+		r.Post("/auth/login", Open("auth.login").WithLimit("auth"), c.login)
+		r.Post("/auth/refresh", Rule("auth", "refresh", "auth.refresh").WithLimit("auth"), c.refresh)
+		r.Post("/auth/logout", Rule("auth", "logout", "auth.logout"), c.logout)
+		r.With(c.Idempotency.Middleware).Post("/users", Rule("users", "create", "user.create"), c.createUser)
+		r.Put("/users/{id}", Rule("users", "update", "user.update"), c.updateUser)
+		r.Delete("/users/{id}", Rule("users", "delete", "user.delete"), c.deleteUser)
+		r.Post("/users/{id}/mfa", Rule("users", "mfa", "user.mfa_enroll"), c.enrolMFA)
+		r.Post("/users/{id}/mfa/verify", Rule("users", "mfa", "user.mfa_verify"), c.verifyMFA)
+		r.With(c.Idempotency.Middleware).Post("/policies", Rule("policies", "create", "policy.create"), c.createPolicy)
+		r.Put("/policies/{id}", Rule("policies", "update", "policy.update"), c.updatePolicy)
+		r.Delete("/policies/{id}", Rule("policies", "delete", "policy.delete"), c.deletePolicy)
+		r.With(c.freshIAM).Get("/users", Rule("users", "read", "user.read"), c.listUsers)
+		r.With(c.freshIAM).Get("/users/{id}", Rule("users", "read", "user.read"), c.getUser)
+		r.With(c.freshIAM).Get("/policies", Rule("policies", "read", "policy.read"), c.listPolicies)
+		r.With(c.freshIAM).Get("/policies/{id}", Rule("policies", "read", "policy.read"), c.getPolicy)
+		r.With(c.freshAudit).Get("/audit/logs", Rule("audit", "read", "audit.read"), c.auditLogs)
 	})
-	return r
+	return m
 }
 
-func (c *ControlCenter) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, "Control Center is healthy")
+func (c *ControlCenter) health(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, "Control Center is healthy")
 }
 
 // jwks serves the public keys as a standard JWK Set (not in the envelope:
 // JWT libraries read this document as it is).
-func (c *ControlCenter) jwks(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) jwks(w http.ResponseWriter, r *http.Request) error {
+	body, err := json.Marshal(auth.PublicKeys(c.Keys))
+	if err != nil {
+		return fmt.Errorf("encode the key set: %w", err)
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Header().Set("Content-Type", "application/jwk-set+json")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(auth.PublicKeys(c.Keys))
+	_, _ = w.Write(append(body, '\n'))
+	return nil
 }
 
-// freshIAM waits until the identity views hold everything stored before
-// the request.
-func (c *ControlCenter) freshIAM(r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), c.readWait())
-	defer cancel()
-	return c.IAMView.WaitForLatest(ctx)
+// freshIAM and freshAudit are read-your-writes: a route behind one runs
+// once its view holds everything stored before the request.
+func (c *ControlCenter) freshIAM(next http.Handler) http.Handler {
+	return fresh(c.IAMView, c.readWait(), next)
+}
+
+func (c *ControlCenter) freshAudit(next http.Handler) http.Handler {
+	return fresh(c.AuditView, c.readWait(), next)
 }
 
 func (c *ControlCenter) readWait() time.Duration {

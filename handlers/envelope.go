@@ -31,16 +31,26 @@ type errEnvelope struct {
 	Fields  []workflow.FieldError `json:"fields,omitempty"`
 }
 
-// writeJSON writes a success envelope around data.
-func writeJSON(w http.ResponseWriter, status int, data any) {
-	writeBody(w, status, okEnvelope{Success: true, Data: data})
+// writeJSON writes a success envelope around data. When data cannot be
+// encoded nothing is written and the error is returned (for the handler
+// to return: a 500).
+func writeJSON(w http.ResponseWriter, status int, data any) error {
+	return writeBody(w, status, okEnvelope{Success: true, Data: data})
 }
 
-func writeBody(w http.ResponseWriter, status int, body any) {
+// writeBody writes body as JSON with status. The body is encoded before
+// anything is written; once it is, a write that fails is the client's
+// going away, which no answer can mend.
+func writeBody(w http.ResponseWriter, status int, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
 	w.Header().Set("Content-Type", MediaTypeV1)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
 }
 
 // Error is an error with the status code and the message a client sees.
@@ -77,7 +87,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		logger(r.Context()).Error("request failed", "status", status, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeBody(w, status, body)
+	_ = writeBody(w, status, body) // an error body always encodes
 }
 
 func classify(ctx context.Context, err error) (int, errEnvelope) {

@@ -40,65 +40,52 @@ const maxSubjectFilters = 256
 // filtered by aggregate, id, type (comma-separated), from/to (RFC 3339,
 // the time JetStream stored the event) and from_seq/to_seq, paginated.
 // Secrets in event data (webhook signing secrets) are redacted.
-func (o *Orchestrator) listEvents(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) listEvents(w http.ResponseWriter, r *http.Request) error {
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	q, err := historyQuery(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	agg, id, err := aggregateFilter(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if q.Subjects, err = historySubjects(agg, id, typesOf(r)); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	o.writeHistory(w, r, p, q)
+	return o.writeHistory(w, r, p, q)
 }
 
 // workflowHistory is GET /state/workflows/{id}/history: the events of a
 // task, of a batch and its tasks, or of a rollback and its compensation
 // tasks, with the filters of GET /events but aggregate and id.
-func (o *Orchestrator) workflowHistory(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) workflowHistory(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	q, err := historyQuery(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	own, members, from, ok := o.workflowMembers(id)
 	if !ok {
 		own, members, ok, err = o.formerWorkflow(r, id)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if !ok {
-		writeError(w, r, errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id))
-		return
+		return errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
 	}
 	q.From = max(q.From, from)
 	types := typesOf(r)
 	if err := checkTypes(types); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	refs := []aggregateRef{own}
 	if len(members) < maxSubjectFilters {
@@ -116,17 +103,15 @@ func (o *Orchestrator) workflowHistory(w http.ResponseWriter, r *http.Request) {
 	for _, ref := range refs {
 		subjects, err := historySubjects(ref.agg, ref.id, typesFor(ref.agg, types))
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		q.Subjects = append(q.Subjects, subjects...)
 	}
 	if len(q.Subjects) == 0 {
 		// Only types of other aggregates were asked for.
-		writePage(w, r, p, 0, []historyEvent{})
-		return
+		return writePage(w, r, p, 0, []historyEvent{})
 	}
-	o.writeHistory(w, r, p, q)
+	return o.writeHistory(w, r, p, q)
 }
 
 // checkTypes refuses event types the history does not hold.
@@ -214,18 +199,17 @@ func taskRefs(ids []string) []aggregateRef {
 	return out
 }
 
-func (o *Orchestrator) writeHistory(w http.ResponseWriter, r *http.Request, p page, q eventstore.HistoryQuery) {
+func (o *Orchestrator) writeHistory(w http.ResponseWriter, r *http.Request, p page, q eventstore.HistoryQuery) error {
 	res, err := o.Store.History(r.Context(), events.EventsStream, q, p.Offset, p.Limit)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]historyEvent, len(res.Events))
 	for i, e := range res.Events {
 		out[i] = historyEvent{Seq: e.Seq, ID: e.ID, Type: e.Type, Aggregate: e.Aggregate, AggregateID: e.AggregateID, Time: e.Time,
 			SchemaVersion: e.SchemaVersion, Actor: e.Actor, CorrelationID: e.CorrelationID, CausationID: e.CausationID, Data: redact(e.Data)}
 	}
-	writePage(w, r, p, res.Total, out)
+	return writePage(w, r, p, res.Total, out)
 }
 
 // historyQuery reads the range filters: from_seq, to_seq (integers >= 1)

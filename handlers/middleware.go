@@ -172,6 +172,22 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// fresh runs next once view holds everything stored before the request
+// (bounded by wait: 503 after it), so a read on any instance sees every
+// write acknowledged before it.
+func fresh(view Consistency, wait time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		err := view.WaitForLatest(ctx)
+		cancel()
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // notFound and methodNotAllowed answer in the envelope; the 405 names the
 // methods the path does take.
 func notFound(w http.ResponseWriter, r *http.Request) {

@@ -39,15 +39,15 @@ func OpenAPI(api API) ([]byte, error) {
 }
 
 // serveOpenAPI answers GET /openapi.json with the document of api.
-func serveOpenAPI(api API) http.HandlerFunc {
+func serveOpenAPI(api API) HandlerFunc {
 	doc, err := OpenAPI(api)
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		_, _ = w.Write(doc)
+		return nil
 	}
 }

@@ -28,10 +28,10 @@ var update = flag.Bool("update", false, "rewrite handlers/openapi/*.json from th
 type webhooksStub struct{ handlers.Webhooks }
 
 // routers are both APIs with every optional route switched on.
-func routers() map[handlers.API]chi.Routes {
-	return map[handlers.API]chi.Routes{
-		handlers.OrchestratorAPI:  (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}, Recovery: &handlers.Recovery{}}).Handler().(chi.Routes),
-		handlers.ControlCenterAPI: (&handlers.ControlCenter{Registry: prometheus.NewRegistry()}).Handler().(chi.Routes),
+func routers() map[handlers.API]*handlers.Mux {
+	return map[handlers.API]*handlers.Mux{
+		handlers.OrchestratorAPI:  (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}, Recovery: &handlers.Recovery{}}).Handler(),
+		handlers.ControlCenterAPI: (&handlers.ControlCenter{Registry: prometheus.NewRegistry()}).Handler(),
 	}
 }
 
@@ -94,13 +94,13 @@ func load(t *testing.T, api handlers.API) *openapi3.T {
 	return doc
 }
 
-// The conventions every operation states: security as the route table
-// says, X-Request-Id on every answer, the error envelope on every error,
-// pagination on lists.
+// The conventions every operation states: security as the router mounts
+// the route, X-Request-Id on every answer, the error envelope on every
+// error, pagination on lists.
 func TestOpenAPIConventions(t *testing.T) {
 	t.Parallel()
-	table := handlers.RouteTable()
-	for _, api := range handlers.APIs {
+	for api, router := range routers() {
+		table := router.Protections()
 		doc := load(t, api)
 		if doc.OpenAPI != "3.1.0" || len(doc.Servers) != 1 {
 			t.Errorf("%s: openapi %s, servers %v", api, doc.OpenAPI, doc.Servers)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -64,75 +63,81 @@ type Orchestrator struct {
 	Webhooks Webhooks
 }
 
-// Handler returns the API's router: every route of the orchestrator is in
-// this one function.
-func (o *Orchestrator) Handler() http.Handler { return o.router(true) }
+// Handler returns the API's router: every route of the orchestrator, and
+// how it is protected, is in this one function.
+func (o *Orchestrator) Handler() *Mux { return o.router(true) }
 
 // UnguardedHandler is the same router without authentication, policies,
 // rate limits and audit: the core path alone, for the benchmarks that
 // measure it and for embedding behind another gate. app never serves it.
 func (o *Orchestrator) UnguardedHandler() http.Handler { return o.router(false) }
 
-func (o *Orchestrator) router(guarded bool) http.Handler {
-	r := chi.NewRouter()
-	r.Use(outerMiddleware(o.Log, o.Registry, "orchestrator")...)
+func (o *Orchestrator) router(guarded bool) *Mux {
+	m := NewMux()
+	m.Use(outerMiddleware(o.Log, o.Registry, "orchestrator")...)
 	if guarded {
-		r.Use(o.Access.guard(r))
+		m.Use(o.Access.Guard(m))
 	}
-	r.NotFound(notFound)
-	r.MethodNotAllowed(methodNotAllowed(r))
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
-	r.Get("/openapi.json", serveOpenAPI(OrchestratorAPI))
-	r.Group(func(r chi.Router) {
+	r := m.Router()
+	r.Handle(http.MethodGet, "/metrics", Open(""), promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	r.Get("/openapi.json", Open(""), serveOpenAPI(OrchestratorAPI))
+	r.Group(func(r Router) {
 		r.Use(versioned, limitBody, o.Idempotency.Middleware)
-		r.Get("/health", o.health)
-		r.Get("/tasks", o.listTasks)
-		r.Get("/tasks/{id}", o.getTask)
-		r.Post("/tasks/{id}/cancel", o.cancelTask)
-		r.Post("/workflows/servers/create", submit[serversRequest](o))
-		r.Post("/workflows/taskserv/create", submit[taskservRequest](o))
-		r.Post("/workflows/cluster/create", submit[clusterRequest](o))
-		r.Get("/ws", o.websocket)
-		r.Get("/events", o.listEvents)
-		r.Get("/state/workflows/{id}/history", o.workflowHistory)
-		if o.Recovery != nil {
-			r.Post("/rollback/checkpoints", o.createCheckpoint)
-			r.Get("/rollback/checkpoints", o.listCheckpoints)
-			r.Get("/rollback/checkpoints/{id}", o.getCheckpoint)
-			r.Post("/rollback/execute", o.executeRollback)
-			r.Post("/rollback/restore/{id}", o.restoreCheckpoint)
-			r.Get("/rollback/statistics", o.rollbackStatistics)
-		}
-		r.Post("/batch/execute", o.executeBatch)
-		r.Get("/batch/operations", o.listBatches)
-		r.Get("/batch/operations/{id}", o.getBatch)
-		r.Post("/batch/operations/{id}/cancel", o.cancelBatch)
-		r.Get("/state/workflows/{id}/progress", o.workflowProgress)
-		r.Get("/state/workflows/{id}/snapshots", o.workflowSnapshots)
-		r.Get("/state/system/metrics", o.systemMetrics)
-		r.Get("/state/system/health", o.systemHealth)
-		r.Get("/state/statistics", o.statistics)
+		r.Get("/health", Open(""), o.health)
+		r.Get("/state/system/health", Open(""), o.systemHealth)
+		r.Post("/tasks/{id}/cancel", Rule("tasks", "cancel", "task.cancel"), o.cancelTask)
+		r.Post("/workflows/servers/create", Rule("servers", "create", "server.create"), submit[serversRequest](o))
+		r.Post("/workflows/taskserv/create", Rule("taskservs", "create", "taskserv.create"), submit[taskservRequest](o))
+		r.Post("/workflows/cluster/create", Rule("clusters", "create", "cluster.create"), submit[clusterRequest](o))
+		r.Post("/batch/execute", Rule("batches", "create", "batch.execute").WithLimit("batch"), o.executeBatch)
+		r.Get("/ws", Rule("events", "read", "events.subscribe").WithQueryToken(), o.websocket)
+		// History is audit data: reading it needs the audit permission.
+		r.Get("/events", Rule("audit", "read", "events.read"), o.listEvents)
 		if o.Webhooks != nil {
-			r.Post("/webhooks", o.createWebhook)
-			r.Get("/webhooks", o.listWebhooks)
-			r.Get("/webhooks/{id}", o.getWebhook)
-			r.Delete("/webhooks/{id}", o.deleteWebhook)
-			r.Get("/webhooks/{id}/deliveries", o.listDeliveries)
-			r.Post("/webhooks/deliveries/{id}/retry", o.retryDelivery)
+			r.Post("/webhooks", Rule("webhooks", "create", "webhook.create"), o.createWebhook)
 		}
+		// What these answer, or decide, is read from the views: they
+		// wait until the views hold every write stored before them.
+		r.Group(func(r Router) {
+			r.Use(o.fresh)
+			r.Get("/tasks", Rule("tasks", "read", "task.read"), o.listTasks)
+			r.Get("/tasks/{id}", Rule("tasks", "read", "task.read"), o.getTask)
+			r.Get("/batch/operations", Rule("batches", "read", "batch.read"), o.listBatches)
+			r.Get("/batch/operations/{id}", Rule("batches", "read", "batch.read"), o.getBatch)
+			r.Post("/batch/operations/{id}/cancel", Rule("batches", "cancel", "batch.cancel"), o.cancelBatch)
+			r.Get("/state/workflows/{id}/progress", Rule("workflows", "read", "workflow.read"), o.workflowProgress)
+			r.Get("/state/workflows/{id}/snapshots", Rule("workflows", "read", "workflow.read"), o.workflowSnapshots)
+			r.Get("/state/workflows/{id}/history", Rule("audit", "read", "workflow.history"), o.workflowHistory)
+			r.Get("/state/system/metrics", Rule("system", "read", "system.read"), o.systemMetrics)
+			r.Get("/state/statistics", Rule("system", "read", "system.read"), o.statistics)
+			if o.Recovery != nil {
+				r.Post("/rollback/execute", Rule("rollbacks", "execute", "rollback.execute"), o.executeRollback)
+				r.Post("/rollback/checkpoints", Rule("checkpoints", "create", "checkpoint.create"), o.createCheckpoint)
+				r.Get("/rollback/checkpoints", Rule("checkpoints", "read", "checkpoint.read"), o.listCheckpoints)
+				r.Get("/rollback/checkpoints/{id}", Rule("checkpoints", "read", "checkpoint.read"), o.getCheckpoint)
+				r.Post("/rollback/restore/{id}", Rule("rollbacks", "restore", "rollback.restore"), o.restoreCheckpoint)
+				r.Get("/rollback/statistics", Rule("rollbacks", "read", "rollback.read"), o.rollbackStatistics)
+			}
+			if o.Webhooks != nil {
+				r.Get("/webhooks", Rule("webhooks", "read", "webhook.read"), o.listWebhooks)
+				r.Get("/webhooks/{id}", Rule("webhooks", "read", "webhook.read"), o.getWebhook)
+				r.Delete("/webhooks/{id}", Rule("webhooks", "delete", "webhook.delete"), o.deleteWebhook)
+				r.Get("/webhooks/{id}/deliveries", Rule("webhooks", "read", "webhook.read"), o.listDeliveries)
+				r.Post("/webhooks/deliveries/{id}/retry", Rule("webhooks", "retry", "webhook.retry"), o.retryDelivery)
+			}
+		})
 	})
-	return r
+	return m
 }
 
-func (o *Orchestrator) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, "Orchestrator is healthy")
+func (o *Orchestrator) health(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, "Orchestrator is healthy")
 }
 
-// fresh waits until the views hold everything stored before the request.
-func (o *Orchestrator) fresh(r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), o.readWait())
-	defer cancel()
-	return o.View.WaitForLatest(ctx)
+// fresh is read-your-writes: a route behind it runs once the views hold
+// everything stored before the request, on whichever instance wrote it.
+func (o *Orchestrator) fresh(next http.Handler) http.Handler {
+	return fresh(o.View, o.readWait(), next)
 }
 
 func (o *Orchestrator) readWait() time.Duration {

@@ -44,7 +44,7 @@ func parsePage(r *http.Request) (page, error) {
 // writePage writes one page of a list with X-Total-Count, X-Limit,
 // X-Offset and a Link header whose next and prev keep the request's own
 // path and other parameters.
-func writePage[T any](w http.ResponseWriter, r *http.Request, p page, total int, items []T) {
+func writePage[T any](w http.ResponseWriter, r *http.Request, p page, total int, items []T) error {
 	h := w.Header()
 	h.Set("X-Total-Count", strconv.Itoa(total))
 	h.Set("X-Limit", strconv.Itoa(p.Limit))
@@ -62,7 +62,7 @@ func writePage[T any](w http.ResponseWriter, r *http.Request, p page, total int,
 	if items == nil {
 		items = []T{}
 	}
-	writeJSON(w, http.StatusOK, items)
+	return writeJSON(w, http.StatusOK, items)
 }
 
 func link(r *http.Request, offset, limit int, rel string) string {

@@ -9,76 +9,60 @@ import (
 	"provisioning/events"
 )
 
-func (c *ControlCenter) listPolicies(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) listPolicies(w http.ResponseWriter, r *http.Request) error {
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := c.freshIAM(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	policies, total := c.Policies.List(p.Offset, p.Limit)
-	writePage(w, r, p, total, policies)
+	return writePage(w, r, p, total, policies)
 }
 
-func (c *ControlCenter) getPolicy(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) getPolicy(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	if err := c.freshIAM(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	p, ok := c.Policies.Get(id)
 	if !ok {
-		writeError(w, r, errorf(http.StatusNotFound, "policy %s not found", id))
-		return
+		return errorf(http.StatusNotFound, "policy %s not found", id)
 	}
-	writeJSON(w, http.StatusOK, p)
+	return writeJSON(w, http.StatusOK, p)
 }
 
-func (c *ControlCenter) createPolicy(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) createPolicy(w http.ResponseWriter, r *http.Request) error {
 	var req auth.PolicyRequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	policy, err := c.Identity.CheckPolicy(events.NewID(), req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteResource(r, "policies/"+policy.ID())
 	noteDetail(r, "name", policy.Name())
 	created, err := c.Identity.CreatePolicy(r.Context(), identityCaller(r), policy)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, created)
+	return writeJSON(w, http.StatusCreated, created)
 }
 
-func (c *ControlCenter) updatePolicy(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) updatePolicy(w http.ResponseWriter, r *http.Request) error {
 	var req auth.PolicyRequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := c.Identity.UpdatePolicy(r.Context(), identityCaller(r), chi.URLParam(r, "id"), req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, "Policy updated successfully")
+	return writeJSON(w, http.StatusOK, "Policy updated successfully")
 }
 
-func (c *ControlCenter) deletePolicy(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) deletePolicy(w http.ResponseWriter, r *http.Request) error {
 	policy, err := c.Identity.DeletePolicy(r.Context(), identityCaller(r), chi.URLParam(r, "id"))
 	if policy.ID != "" {
 		noteDetail(r, "name", policy.Name)
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, "Policy deleted successfully")
+	return writeJSON(w, http.StatusOK, "Policy deleted successfully")
 }

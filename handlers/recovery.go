@@ -54,32 +54,24 @@ func summary(c projections.Checkpoint) checkpointSummary {
 
 // createCheckpoint captures every view between two events, stores them
 // in the checkpoint object store and records CheckpointCreated.
-func (o *Orchestrator) createCheckpoint(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) createCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	var req workflow.CheckpointRequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := req.Validate(); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	id := events.NewID()
 	c, err := o.Recovery.Checkpointer.Capture(r.Context(), id)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	e, err := events.New(events.CheckpointCreated, id, events.CheckpointCreatedData{
 		CheckpointID: id, Name: req.Name, Description: req.Description, Seq: c.Seq, SizeBytes: c.SizeBytes,
 		OperationsCount: c.OperationsCount, Object: c.Object, SHA256: c.SHA256, Views: c.Views})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	stamp(r, &e)
 	stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), eventstore.ExpectLast(0))...)
@@ -89,15 +81,13 @@ func (o *Orchestrator) createCheckpoint(w http.ResponseWriter, r *http.Request) 
 		_ = o.Recovery.Checkpointer.Discard(context.WithoutCancel(r.Context()), id)
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := o.waitFor(r, stored.Seq); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteResource(r, "checkpoints/"+stored.AggregateID)
-	writeJSON(w, http.StatusCreated, stored.AggregateID)
+	return writeJSON(w, http.StatusCreated, stored.AggregateID)
 }
 
 func (o *Orchestrator) waitFor(r *http.Request, seq uint64) error {
@@ -106,31 +96,23 @@ func (o *Orchestrator) waitFor(r *http.Request, seq uint64) error {
 	return o.View.WaitFor(ctx, seq)
 }
 
-func (o *Orchestrator) listCheckpoints(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) listCheckpoints(w http.ResponseWriter, r *http.Request) error {
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	cps, total := o.Recovery.Checkpoints.List(p.Offset, p.Limit)
 	out := make([]checkpointSummary, len(cps))
 	for i, c := range cps {
 		out[i] = summary(c)
 	}
-	writePage(w, r, p, total, out)
+	return writePage(w, r, p, total, out)
 }
 
-// checkpoint is the checkpoint the route's {id} names, once the view has
-// every event before the request; 404 when there is none.
+// checkpoint is the checkpoint the route's {id} names; 404 when there is
+// none.
 func (o *Orchestrator) checkpoint(r *http.Request) (projections.Checkpoint, error) {
 	id := chi.URLParam(r, "id")
-	if err := o.fresh(r); err != nil {
-		return projections.Checkpoint{}, err
-	}
 	c, ok := o.Recovery.Checkpoints.Get(id)
 	if !ok {
 		return projections.Checkpoint{}, errorf(http.StatusNotFound, "checkpoint %s not found", id)
@@ -138,38 +120,33 @@ func (o *Orchestrator) checkpoint(r *http.Request) (projections.Checkpoint, erro
 	return c, nil
 }
 
-func (o *Orchestrator) getCheckpoint(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) getCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	c, err := o.checkpoint(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, checkpointDetail{checkpointSummary: summary(c), OperationsCount: c.OperationsCount})
+	return writeJSON(w, http.StatusOK, checkpointDetail{checkpointSummary: summary(c), OperationsCount: c.OperationsCount})
 }
 
 // executeRollback resolves the request into the tasks to compensate,
 // records RollbackStarted (the rollback coordinators take it from there)
 // and waits, bounded by ?wait= seconds, for the rollback to end: 200 with
 // its result, or 202 with the result so far and status Running.
-func (o *Orchestrator) executeRollback(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) executeRollback(w http.ResponseWriter, r *http.Request) error {
 	var req workflow.RollbackRequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := req.Validate(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	wait, err := o.rollbackWait(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	id, err := o.startRollback(r, req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteResource(r, "rollbacks/"+id)
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
@@ -181,19 +158,18 @@ func (o *Orchestrator) executeRollback(w http.ResponseWriter, r *http.Request) {
 	}
 	res, _ := o.Recovery.Rollbacks.Result(id, time.Now())
 	noteDetail(r, "operations_total", res.OperationsTotal)
-	writeJSON(w, status, res)
+	return writeJSON(w, status, res)
 }
 
 // startRollback records the rollback and returns its id. The targets are
-// decided from the views once they hold the last RollbackStarted, which
-// the append expects: a rollback started meanwhile (whose targets these
-// views do not exclude yet) makes it decide again.
+// decided from the views, which hold every write before the request and
+// the last RollbackStarted, which the append expects: a rollback started
+// meanwhile (whose targets these views do not exclude yet) makes it
+// decide again once the views hold it.
 func (o *Orchestrator) startRollback(r *http.Request, req workflow.RollbackRequest) (string, error) {
 	fence := eventstore.Fence{Subject: events.TypeSubject(events.RollbackStarted)}
-	stored, err := o.Store.Decide(r.Context(), fence, func(events.Envelope, bool) (*events.Envelope, error) {
-		if err := o.fresh(r); err != nil {
-			return nil, err
-		}
+	view := eventstore.Bounded(o.View, o.readWait())
+	stored, err := o.Store.DecideFolded(r.Context(), fence, view, func(events.Envelope, bool) (*events.Envelope, error) {
 		return o.rollbackStarted(r, req)
 	}, idempotency(r)...)
 	if errors.Is(err, eventstore.ErrConflict) {
@@ -262,27 +238,23 @@ func (o *Orchestrator) rollbackWait(r *http.Request) (time.Duration, error) {
 // fold it by setting the tasks and batches back to the checkpoint (see
 // projections.Tasks.Rewind for exactly how). It is refused while work
 // runs: what a restore would do to it is never what was meant.
-func (o *Orchestrator) restoreCheckpoint(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) restoreCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	c, err := o.checkpoint(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := o.quiet(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	id := c.ID
 	e, err := events.New(events.StateRestored, id, events.StateRestoredData{CheckpointID: id, Seq: c.Seq, Object: c.Object, SHA256: c.SHA256})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	stamp(r, &e)
 	stored, err := o.Store.Append(r.Context(), e)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteDetail(r, "seq", c.Seq)
 	wait := o.Recovery.RestoreWait
@@ -292,10 +264,9 @@ func (o *Orchestrator) restoreCheckpoint(w http.ResponseWriter, r *http.Request)
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	if err := o.View.WaitFor(ctx, stored.Seq); err != nil {
-		writeJSON(w, http.StatusAccepted, fmt.Sprintf("Restore from checkpoint %s recorded; the views are still being set back", id))
-		return
+		return writeJSON(w, http.StatusAccepted, fmt.Sprintf("Restore from checkpoint %s recorded; the views are still being set back", id))
 	}
-	writeJSON(w, http.StatusOK, "State restored from checkpoint "+id)
+	return writeJSON(w, http.StatusOK, "State restored from checkpoint "+id)
 }
 
 // quiet refuses a restore while tasks, batches or rollbacks are running.
@@ -327,14 +298,10 @@ type rollbackStatistics struct {
 // rollbackStatistics: success rate in percent of the finished rollbacks
 // (0 when none finished), average time in seconds from start to the end
 // of the last compensation.
-func (o *Orchestrator) rollbackStatistics(w http.ResponseWriter, r *http.Request) {
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
+func (o *Orchestrator) rollbackStatistics(w http.ResponseWriter, r *http.Request) error {
 	cps, restores := o.Recovery.Checkpoints.Counts()
 	s := o.Recovery.Rollbacks.Stats()
-	writeJSON(w, http.StatusOK, rollbackStatistics{TotalCheckpoints: cps, TotalRollbacks: s.Total, SuccessRate: s.SuccessRate,
+	return writeJSON(w, http.StatusOK, rollbackStatistics{TotalCheckpoints: cps, TotalRollbacks: s.Total, SuccessRate: s.SuccessRate,
 		AverageRollbackTime: s.AverageSeconds, CompletedRollbacks: s.Completed, FailedRollbacks: s.Failed, RunningRollbacks: s.Running,
 		TotalRestores: restores})
 }

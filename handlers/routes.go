@@ -1,6 +1,10 @@
 package handlers
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
 
 // Route says how one route of either API is protected: open to anyone, or
 // a policy question (may the caller do Action on a resource of Kind, with
@@ -31,90 +35,109 @@ func Mutates(method string) bool {
 	return true
 }
 
-func open(audit string) Route               { return Route{Open: true, Audit: audit} }
-func rule(kind, action, audit string) Route { return Route{Kind: kind, Action: action, Audit: audit} }
+// Open is a route anyone may call; audit names it in the audit log when
+// its handler records something itself ("" when it never does).
+func Open(audit string) Route { return Route{Open: true, Audit: audit} }
 
-// routes maps "METHOD pattern" of both APIs to its protection. A route
-// that is served but missing here answers 403 to everyone (and the router
-// walk test fails), so nothing is reachable by accident. Routes listed but
-// not served yet belong to features landing on other branches.
-var routes = map[string]Route{
-	// Open on both APIs (CONTRACT.md).
-	"GET /health":                open(""),
-	"GET /metrics":               open(""),
-	"GET /openapi.json":          open(""),
-	"GET /state/system/health":   open(""),
-	"POST /auth/login":           {Open: true, Audit: "auth.login", Limit: "auth"}, // the handler audits success and failure itself
-	"GET /.well-known/jwks.json": open(""),
+// Rule is a route whose caller must be allowed action on a resource of
+// kind; audit names it in the audit log.
+func Rule(kind, action, audit string) Route { return Route{Kind: kind, Action: action, Audit: audit} }
 
-	// Orchestrator: tasks and workflows.
-	"GET /tasks":                      rule("tasks", "read", "task.read"),
-	"GET /tasks/{id}":                 rule("tasks", "read", "task.read"),
-	"POST /tasks/{id}/cancel":         rule("tasks", "cancel", "task.cancel"),
-	"POST /workflows/servers/create":  rule("servers", "create", "server.create"),
-	"POST /workflows/taskserv/create": rule("taskservs", "create", "taskserv.create"),
-	"POST /workflows/cluster/create":  rule("clusters", "create", "cluster.create"),
+// WithLimit adds a rate limit of its own to the route ("auth" or
+// "batch").
+func (p Route) WithLimit(limit string) Route { p.Limit = limit; return p }
 
-	// Orchestrator: batches.
-	"POST /batch/execute":                {Kind: "batches", Action: "create", Audit: "batch.execute", Limit: "batch"},
-	"GET /batch/operations":              rule("batches", "read", "batch.read"),
-	"GET /batch/operations/{id}":         rule("batches", "read", "batch.read"),
-	"POST /batch/operations/{id}/cancel": rule("batches", "cancel", "batch.cancel"),
+// WithQueryToken lets the route take its token as ?token=.
+func (p Route) WithQueryToken() Route { p.QueryToken = true; return p }
 
-	// Orchestrator: state.
-	"GET /state/workflows/{id}/progress":  rule("workflows", "read", "workflow.read"),
-	"GET /state/workflows/{id}/snapshots": rule("workflows", "read", "workflow.read"),
-	"GET /state/system/metrics":           rule("system", "read", "system.read"),
-	"GET /state/statistics":               rule("system", "read", "system.read"),
-	// History is audit data: reading it needs the audit permission.
-	"GET /state/workflows/{id}/history": rule("audit", "read", "workflow.history"),
+// HandlerFunc is a handler that returns its failure instead of writing
+// it: ServeHTTP answers a returned error in the error envelope (see
+// WriteError). A handler returns an error only before it has written
+// anything.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-	// Orchestrator: rollback.
-	"POST /rollback/checkpoints":     rule("checkpoints", "create", "checkpoint.create"),
-	"GET /rollback/checkpoints":      rule("checkpoints", "read", "checkpoint.read"),
-	"GET /rollback/checkpoints/{id}": rule("checkpoints", "read", "checkpoint.read"),
-	"POST /rollback/execute":         rule("rollbacks", "execute", "rollback.execute"),
-	"POST /rollback/restore/{id}":    rule("rollbacks", "restore", "rollback.restore"),
-	"GET /rollback/statistics":       rule("rollbacks", "read", "rollback.read"),
-
-	// Orchestrator: events out.
-	"GET /ws":                              {Kind: "events", Action: "read", Audit: "events.subscribe", QueryToken: true},
-	"GET /events":                          rule("audit", "read", "events.read"),
-	"POST /webhooks":                       rule("webhooks", "create", "webhook.create"),
-	"GET /webhooks":                        rule("webhooks", "read", "webhook.read"),
-	"GET /webhooks/{id}":                   rule("webhooks", "read", "webhook.read"),
-	"DELETE /webhooks/{id}":                rule("webhooks", "delete", "webhook.delete"),
-	"GET /webhooks/{id}/deliveries":        rule("webhooks", "read", "webhook.read"),
-	"POST /webhooks/deliveries/{id}/retry": rule("webhooks", "retry", "webhook.retry"),
-
-	// Control center: sessions.
-	"POST /auth/refresh": {Kind: "auth", Action: "refresh", Audit: "auth.refresh", Limit: "auth"},
-	"POST /auth/logout":  rule("auth", "logout", "auth.logout"),
-
-	// Control center: users.
-	"GET /users":                  rule("users", "read", "user.read"),
-	"POST /users":                 rule("users", "create", "user.create"),
-	"GET /users/{id}":             rule("users", "read", "user.read"),
-	"PUT /users/{id}":             rule("users", "update", "user.update"),
-	"DELETE /users/{id}":          rule("users", "delete", "user.delete"),
-	"POST /users/{id}/mfa":        rule("users", "mfa", "user.mfa_enroll"),
-	"POST /users/{id}/mfa/verify": rule("users", "mfa", "user.mfa_verify"),
-
-	// Control center: policies and audit.
-	"GET /policies":         rule("policies", "read", "policy.read"),
-	"POST /policies":        rule("policies", "create", "policy.create"),
-	"GET /policies/{id}":    rule("policies", "read", "policy.read"),
-	"PUT /policies/{id}":    rule("policies", "update", "policy.update"),
-	"DELETE /policies/{id}": rule("policies", "delete", "policy.delete"),
-	"GET /audit/logs":       rule("audit", "read", "audit.read"),
+func (h HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h(w, r); err != nil {
+		writeError(w, r, err)
+	}
 }
 
-// RouteTable returns a copy of the protection of every route, keyed by
+// Mux is the router of one API. Every route declares its protection
+// where it is mounted (Router.Get and the like); the access guard looks
+// the protection up by the route's pattern before anything else runs. A
+// route mounted without one (through the embedded chi router) answers 403
+// to everyone, so nothing is reachable by accident.
+type Mux struct {
+	*chi.Mux
+	protection map[string]Route
+}
+
+// NewMux returns an empty router answering unknown paths 404 and unknown
+// methods 405, in the envelope.
+func NewMux() *Mux {
+	m := &Mux{Mux: chi.NewRouter(), protection: map[string]Route{}}
+	m.NotFound(notFound)
+	m.MethodNotAllowed(methodNotAllowed(m.Mux))
+	return m
+}
+
+// Protection returns the protection of the route "METHOD pattern".
+func (m *Mux) Protection(route string) (Route, bool) {
+	p, ok := m.protection[route]
+	return p, ok
+}
+
+// Protections returns the protection of every route mounted, by
 // "METHOD pattern".
-func RouteTable() map[string]Route {
-	out := make(map[string]Route, len(routes))
-	for k, v := range routes {
+func (m *Mux) Protections() map[string]Route {
+	out := make(map[string]Route, len(m.protection))
+	for k, v := range m.protection {
 		out[k] = v
 	}
 	return out
+}
+
+// Router mounts routes on a Mux, each with its protection; Group and
+// With add middleware to the routes mounted through them, as in chi.
+type Router struct {
+	r   chi.Router
+	mux *Mux
+}
+
+// Router is where routes are mounted on m.
+func (m *Mux) Router() Router { return Router{r: m.Mux, mux: m} }
+
+// Use adds middleware to every route mounted after it through r.
+func (r Router) Use(middlewares ...func(http.Handler) http.Handler) { r.r.Use(middlewares...) }
+
+// Group mounts the routes fn mounts with middleware of their own.
+func (r Router) Group(fn func(r Router)) {
+	r.r.Group(func(g chi.Router) { fn(Router{r: g, mux: r.mux}) })
+}
+
+// With returns Routes whose routes pass through middlewares first.
+func (r Router) With(middlewares ...func(http.Handler) http.Handler) Router {
+	return Router{r: r.r.With(middlewares...), mux: r.mux}
+}
+
+// Handle mounts h on method and pattern with protection p.
+func (r Router) Handle(method, pattern string, p Route, h http.Handler) {
+	r.mux.protection[method+" "+pattern] = p
+	r.r.Method(method, pattern, h)
+}
+
+// Get mounts h on GET pattern.
+func (r Router) Get(pattern string, p Route, h HandlerFunc) { r.Handle(http.MethodGet, pattern, p, h) }
+
+// Post mounts h on POST pattern.
+func (r Router) Post(pattern string, p Route, h HandlerFunc) {
+	r.Handle(http.MethodPost, pattern, p, h)
+}
+
+// Put mounts h on PUT pattern.
+func (r Router) Put(pattern string, p Route, h HandlerFunc) { r.Handle(http.MethodPut, pattern, p, h) }
+
+// Delete mounts h on DELETE pattern.
+func (r Router) Delete(pattern string, p Route, h HandlerFunc) {
+	r.Handle(http.MethodDelete, pattern, p, h)
 }

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -19,16 +20,17 @@ var openRoutes = []string{
 	"GET /.well-known/jwks.json", "GET /openapi.json",
 }
 
-// Every route either API serves has an access rule, and every route that
-// is not open answers 401 without a token. A route added without a rule
-// fails here.
+// Every route either API serves was mounted with a protection that names
+// a kind and an action policies know (reads read, writes do something
+// else, and both are audited under a name), and every route that is not
+// open answers 401 without a token. A route mounted past the protection
+// fails here (and answers 403 to everyone).
 func TestEveryRouteIsProtected(t *testing.T) {
 	t.Parallel()
 	in := startInstance(t)
-	table := handlers.RouteTable()
 	apis := []struct {
 		name string
-		h    http.Handler
+		mux  *handlers.Mux
 		base string
 	}{
 		{"orchestrator", (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}, Recovery: &handlers.Recovery{}}).Handler(), in.OrchestratorURL()},
@@ -36,17 +38,18 @@ func TestEveryRouteIsProtected(t *testing.T) {
 	}
 	seen := 0
 	for _, api := range apis {
-		err := chi.Walk(api.h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		err := chi.Walk(api.mux, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 			seen++
 			key := method + " " + route
-			rule, ok := table[key]
+			rule, ok := api.mux.Protection(key)
 			if !ok {
-				t.Errorf("%s: %s has no access rule in handlers.routes", api.name, key)
+				t.Errorf("%s: %s is mounted without a protection", api.name, key)
 				return nil
 			}
 			if rule.Open != slices.Contains(openRoutes, key) {
-				t.Errorf("%s: %s open=%v, CONTRACT.md says otherwise", api.name, key, rule.Open)
+				t.Errorf("%s: %s open=%v, the API's conventions say otherwise", api.name, key, rule.Open)
 			}
+			checkRule(t, key, method, rule)
 			path := strings.NewReplacer("{id}", "01ARZ3NDEKTSV4RRFFQ69G5FAV").Replace(route)
 			res := apptestClient(api.base).Do(t, method, path, nil)
 			switch {
@@ -66,27 +69,39 @@ func TestEveryRouteIsProtected(t *testing.T) {
 	}
 }
 
-// The table itself names only kinds and actions policies know, and every
-// mutating route has an audit action.
-func TestRouteTableIsConsistent(t *testing.T) {
+// checkRule: a protected route names a kind and an action policies know
+// and an audit action; a mutating route is not mapped to read, nor a
+// read to anything else.
+func checkRule(t *testing.T, key, method string, r handlers.Route) {
+	t.Helper()
+	if r.Open {
+		return
+	}
+	if !slices.Contains(auth.Kinds, r.Kind) || !slices.Contains(auth.Actions, r.Action) {
+		t.Errorf("%s: kind %q or action %q is unknown to policies", key, r.Kind, r.Action)
+	}
+	if r.Audit == "" || !strings.Contains(r.Audit, ".") {
+		t.Errorf("%s: audit action %q", key, r.Audit)
+	}
+	if handlers.Mutates(method) && r.Action == "read" {
+		t.Errorf("%s mutates but is mapped to read", key)
+	}
+	if !handlers.Mutates(method) && r.Action != "read" {
+		t.Errorf("%s reads but is mapped to %s", key, r.Action)
+	}
+}
+
+// A route mounted past its protection is refused to everyone, token or
+// not: nothing is reachable by accident.
+func TestUnprotectedRouteIsRefused(t *testing.T) {
 	t.Parallel()
-	for key, r := range handlers.RouteTable() {
-		method, _, _ := strings.Cut(key, " ")
-		if r.Open {
-			continue
-		}
-		if !slices.Contains(auth.Kinds, r.Kind) || !slices.Contains(auth.Actions, r.Action) {
-			t.Errorf("%s: kind %q or action %q is unknown to policies", key, r.Kind, r.Action)
-		}
-		if r.Audit == "" || !strings.Contains(r.Audit, ".") {
-			t.Errorf("%s: audit action %q", key, r.Audit)
-		}
-		if handlers.Mutates(method) && r.Action == "read" {
-			t.Errorf("%s mutates but is mapped to read", key)
-		}
-		if !handlers.Mutates(method) && r.Action != "read" {
-			t.Errorf("%s reads but is mapped to %s", key, r.Action)
-		}
+	m := handlers.NewMux()
+	m.Use((&handlers.Access{}).Guard(m))
+	m.Get("/sneaky", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	w := httptest.NewRecorder()
+	m.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/sneaky", nil))
+	if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "no access rule") {
+		t.Fatalf("got %d %s, want 403", w.Code, w.Body)
 	}
 }
 

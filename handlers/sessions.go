@@ -11,17 +11,15 @@ import (
 
 // login checks the credentials and issues a token. Every outcome is
 // audited: a refusal with its reason (never told to the client).
-func (c *ControlCenter) login(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) login(w http.ResponseWriter, r *http.Request) error {
 	var req auth.LoginRequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	session, err := c.Identity.Login(r.Context(), identityCaller(r), req)
 	var refused *auth.LoginRefused
 	if err != nil && !errors.As(err, &refused) {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	rec := events.AuditRecordedData{Action: "auth.login", Resource: "auth", Details: map[string]any{"username": req.Username}}
 	if refused != nil {
@@ -29,14 +27,13 @@ func (c *ControlCenter) login(w http.ResponseWriter, r *http.Request) {
 	} else {
 		rec.UserID, rec.Result, rec.Resource, rec.Details["token_id"] = session.User.ID, events.AuditSuccess, "users/"+session.User.ID, session.TokenID
 	}
-	if !c.Access.record(w, r, rec) {
-		return
+	if err := c.Access.record(r, rec); err != nil {
+		return err
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, session)
+	return writeJSON(w, http.StatusOK, session)
 }
 
 // refreshRequest is the body of POST /auth/refresh. Token defaults to the
@@ -46,7 +43,7 @@ type refreshRequest struct {
 }
 
 // refresh returns a new token for the caller and revokes the old one.
-func (c *ControlCenter) refresh(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) refresh(w http.ResponseWriter, r *http.Request) error {
 	p, _ := PrincipalFrom(r.Context())
 	var req refreshRequest
 	body, err := readBody(r)
@@ -54,28 +51,25 @@ func (c *ControlCenter) refresh(w http.ResponseWriter, r *http.Request) {
 		err = decodeBody(body, &req)
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	session, revoked, err := c.Identity.Refresh(r.Context(), identityCaller(r), p, req.Token)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteResource(r, "users/"+p.UserID)
 	noteDetail(r, "revoked_token_id", revoked)
 	noteDetail(r, "token_id", session.TokenID)
-	writeJSON(w, http.StatusOK, session)
+	return writeJSON(w, http.StatusOK, session)
 }
 
 // logout revokes the caller's token.
-func (c *ControlCenter) logout(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) logout(w http.ResponseWriter, r *http.Request) error {
 	p, _ := PrincipalFrom(r.Context())
 	if err := c.Identity.Logout(r.Context(), p); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteResource(r, "users/"+p.UserID)
 	noteDetail(r, "token_id", p.TokenID)
-	writeJSON(w, http.StatusOK, "Successfully logged out")
+	return writeJSON(w, http.StatusOK, "Successfully logged out")
 }

@@ -35,42 +35,30 @@ const (
 )
 
 // workflowProgress answers for a task id or a batch id.
-func (o *Orchestrator) workflowProgress(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) workflowProgress(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	now := time.Now()
 	if t, ok := o.Tasks.Get(id); ok {
-		writeJSON(w, http.StatusOK, projections.TaskProgress(t, o.Tasks.Runs(), now))
-		return
+		return writeJSON(w, http.StatusOK, projections.TaskProgress(t, o.Tasks.Runs(), now))
 	}
 	if p, ok := o.Batches.Progress(id, o.Tasks.Runs(), now); ok {
-		writeJSON(w, http.StatusOK, p)
-		return
+		return writeJSON(w, http.StatusOK, p)
 	}
 	if o.Recovery != nil {
 		if p, ok := o.Recovery.Rollbacks.RollbackProgress(id, o.Tasks.Runs(), now); ok {
-			writeJSON(w, http.StatusOK, p)
-			return
+			return writeJSON(w, http.StatusOK, p)
 		}
 	}
-	writeError(w, r, errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id))
+	return errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
 }
 
 // workflowSnapshots lists a task's or a batch's snapshots, one per status
 // change, oldest first, paginated.
-func (o *Orchestrator) workflowSnapshots(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) workflowSnapshots(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var snaps []workflow.Snapshot
 	if t, ok := o.Tasks.Get(id); ok {
@@ -80,11 +68,10 @@ func (o *Orchestrator) workflowSnapshots(w http.ResponseWriter, r *http.Request)
 	} else if s, ok := o.rollbackSnapshots(id); ok {
 		snaps = s
 	} else {
-		writeError(w, r, errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id))
-		return
+		return errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
 	}
 	from, to := min(p.Offset, len(snaps)), min(p.Offset+p.Limit, len(snaps))
-	writePage(w, r, p, len(snaps), snaps[from:to])
+	return writePage(w, r, p, len(snaps), snaps[from:to])
 }
 
 // systemLoad is the load part of GET /state/system/metrics; figures that
@@ -113,11 +100,7 @@ type systemMetrics struct {
 // by the task view; the load is this host's (CPU %, memory in use in MB,
 // the data directory's disk %) and this process's (CPU % of one core,
 // resident MB), sampled by the monitor.
-func (o *Orchestrator) systemMetrics(w http.ResponseWriter, r *http.Request) {
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
+func (o *Orchestrator) systemMetrics(w http.ResponseWriter, r *http.Request) error {
 	counts := o.Tasks.Counts()
 	m := systemMetrics{
 		ActiveWorkflows:    counts[events.StatusPending] + counts[events.StatusRunning],
@@ -141,7 +124,7 @@ func (o *Orchestrator) systemMetrics(w http.ResponseWriter, r *http.Request) {
 			m.SampledAt = &s.At
 		}
 	}
-	writeJSON(w, http.StatusOK, m)
+	return writeJSON(w, http.StatusOK, m)
 }
 
 type healthReport struct {
@@ -161,7 +144,7 @@ type healthEnvelope struct {
 
 // systemHealth runs every check (each bounded) and answers 503 when the
 // system is Degraded or Unhealthy.
-func (o *Orchestrator) systemHealth(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) systemHealth(w http.ResponseWriter, r *http.Request) error {
 	rep := healthReport{OverallStatus: healthy, Components: map[string]string{}, Details: map[string]string{}, LastCheck: time.Now().UTC()}
 	names := make([]string, 0, len(o.Health))
 	for name := range o.Health {
@@ -188,10 +171,9 @@ func (o *Orchestrator) systemHealth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rep.OverallStatus == healthy {
-		writeBody(w, http.StatusOK, healthEnvelope{Success: true, Data: rep})
-		return
+		return writeBody(w, http.StatusOK, healthEnvelope{Success: true, Data: rep})
 	}
-	writeBody(w, http.StatusServiceUnavailable, healthEnvelope{Error: "system is " + rep.OverallStatus + ": " + strings.Join(problems, ", "), Data: rep})
+	return writeBody(w, http.StatusServiceUnavailable, healthEnvelope{Error: "system is " + rep.OverallStatus + ": " + strings.Join(problems, ", "), Data: rep})
 }
 
 // StorageCheck is the storage component: JetStream answers and every
@@ -229,15 +211,10 @@ type statistics struct {
 // statistics: storage from JetStream's own byte counts, durations (in
 // seconds) from the tasks and batches that finished, snapshots held by
 // the views.
-func (o *Orchestrator) statistics(w http.ResponseWriter, r *http.Request) {
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
+func (o *Orchestrator) statistics(w http.ResponseWriter, r *http.Request) error {
 	usage, err := o.Store.Usage(r.Context())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	st := statistics{Streams: usage, ActiveSnapshots: o.Tasks.SnapshotCount() + o.Batches.SnapshotCount()}
 	for _, u := range usage {
@@ -257,7 +234,7 @@ func (o *Orchestrator) statistics(w http.ResponseWriter, r *http.Request) {
 	}
 	st.AverageWorkflowDuration = roundSeconds(all.Mean())
 	st.AverageBatchDuration = roundSeconds(o.Batches.Runs().Mean())
-	writeJSON(w, http.StatusOK, st)
+	return writeJSON(w, http.StatusOK, st)
 }
 
 func roundSeconds(d time.Duration) float64 {

@@ -16,23 +16,17 @@ import (
 // taskStatuses are the values GET /tasks?status= accepts.
 var taskStatuses = []string{events.StatusPending, events.StatusRunning, events.StatusCompleted, events.StatusFailed, events.StatusCancelled}
 
-func (o *Orchestrator) listTasks(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) listTasks(w http.ResponseWriter, r *http.Request) error {
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	f := projections.TaskFilter{Status: r.URL.Query().Get("status"), BatchID: r.URL.Query().Get("batch_id")}
 	if f.Status != "" && !oneOf(f.Status, taskStatuses) {
-		writeError(w, r, errorf(http.StatusBadRequest, "status must be one of Pending, Running, Completed, Failed, Cancelled, not %q", f.Status))
-		return
-	}
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
+		return errorf(http.StatusBadRequest, "status must be one of Pending, Running, Completed, Failed, Cancelled, not %q", f.Status)
 	}
 	tasks, total := o.Tasks.List(f, p.Offset, p.Limit)
-	writePage(w, r, p, total, tasks)
+	return writePage(w, r, p, total, tasks)
 }
 
 func oneOf(v string, set []string) bool {
@@ -44,45 +38,36 @@ func oneOf(v string, set []string) bool {
 	return false
 }
 
-func (o *Orchestrator) getTask(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) getTask(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	task, ok := o.Tasks.Get(id)
 	if !ok {
-		writeError(w, r, errorf(http.StatusNotFound, "task %s not found", id))
-		return
+		return errorf(http.StatusNotFound, "task %s not found", id)
 	}
-	writeJSON(w, http.StatusOK, task)
+	return writeJSON(w, http.StatusOK, task)
 }
 
 // cancelTask cancels a pending task at once, or asks the executor of a
 // running one to kill it, then waits (bounded) until the task has stopped.
-func (o *Orchestrator) cancelTask(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) cancelTask(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	if !events.ValidID(id) {
-		writeError(w, r, errorf(http.StatusNotFound, "task %s not found", id))
-		return
+		return errorf(http.StatusNotFound, "task %s not found", id)
 	}
 	if err := o.requestCancel(r, id); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), o.cancelWait())
 	defer cancel()
 	stopped := func() bool { t, ok := o.Tasks.Get(id); return ok && t.Terminal() }
 	if err := o.View.WaitUntil(ctx, stopped); err != nil {
-		writeJSON(w, http.StatusAccepted, "Task cancellation requested; the task is still stopping")
-		return
+		return writeJSON(w, http.StatusAccepted, "Task cancellation requested; the task is still stopping")
 	}
 	task, _ := o.Tasks.Get(id)
 	if task.Status != events.StatusCancelled {
-		writeError(w, r, errorf(http.StatusConflict, "task %s finished as %s before it could be cancelled", id, task.Status))
-		return
+		return errorf(http.StatusConflict, "task %s finished as %s before it could be cancelled", id, task.Status)
 	}
-	writeJSON(w, http.StatusOK, "Task cancelled")
+	return writeJSON(w, http.StatusOK, "Task cancelled")
 }
 
 func (o *Orchestrator) requestCancel(r *http.Request, id string) error {

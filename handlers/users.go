@@ -39,115 +39,95 @@ func identityCaller(r *http.Request) auth.Caller {
 	return c
 }
 
-func (c *ControlCenter) createUser(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) createUser(w http.ResponseWriter, r *http.Request) error {
 	var req auth.CreateUserRequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	user, err := req.User(events.NewID())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteResource(r, "users/"+user.ID)
 	noteDetail(r, "username", user.Username)
 	created, err := c.Identity.CreateUser(r.Context(), identityCaller(r), user)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusCreated, created)
+	return writeJSON(w, http.StatusCreated, created)
 }
 
-func (c *ControlCenter) listUsers(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) listUsers(w http.ResponseWriter, r *http.Request) error {
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	f := auth.UserFilter{Role: q.Get("role")}
 	if q.Has("enabled") {
 		b, err := strconv.ParseBool(q.Get("enabled"))
 		if err != nil {
-			writeError(w, r, errorf(http.StatusBadRequest, "enabled must be true or false, not %q", q.Get("enabled")))
-			return
+			return errorf(http.StatusBadRequest, "enabled must be true or false, not %q", q.Get("enabled"))
 		}
 		f.Enabled = &b
-	}
-	if err := c.freshIAM(r); err != nil {
-		writeError(w, r, err)
-		return
 	}
 	users, total := c.Users.List(f, p.Offset, p.Limit)
 	out := make([]userView, len(users))
 	for i, u := range users {
 		out[i] = viewOfUser(u)
 	}
-	writePage(w, r, p, total, out)
+	return writePage(w, r, p, total, out)
 }
 
-func (c *ControlCenter) getUser(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) getUser(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	if err := c.freshIAM(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	u, ok := c.Users.Get(id)
 	if !ok {
-		writeError(w, r, errorf(http.StatusNotFound, "user %s not found", id))
-		return
+		return errorf(http.StatusNotFound, "user %s not found", id)
 	}
-	writeJSON(w, http.StatusOK, viewOfUser(u))
+	return writeJSON(w, http.StatusOK, viewOfUser(u))
 }
 
-func (c *ControlCenter) updateUser(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) updateUser(w http.ResponseWriter, r *http.Request) error {
 	var req auth.UpdateUserRequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := c.Identity.UpdateUser(r.Context(), identityCaller(r), chi.URLParam(r, "id"), req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteDetail(r, "fields", req.Fields())
-	writeJSON(w, http.StatusOK, "User updated successfully")
+	return writeJSON(w, http.StatusOK, "User updated successfully")
 }
 
-func (c *ControlCenter) deleteUser(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	gone, err := c.Identity.DeleteUser(r.Context(), identityCaller(r), chi.URLParam(r, "id"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	noteDetail(r, "username", gone.Username)
-	writeJSON(w, http.StatusOK, "User deleted successfully")
+	return writeJSON(w, http.StatusOK, "User deleted successfully")
 }
 
-func (c *ControlCenter) enrolMFA(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) enrolMFA(w http.ResponseWriter, r *http.Request) error {
 	enrolment, err := c.Identity.EnrolMFA(r.Context(), identityCaller(r), chi.URLParam(r, "id"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, enrolment)
+	return writeJSON(w, http.StatusOK, enrolment)
 }
 
 type verifyMFARequest struct {
 	Code string `json:"code"`
 }
 
-func (c *ControlCenter) verifyMFA(w http.ResponseWriter, r *http.Request) {
+func (c *ControlCenter) verifyMFA(w http.ResponseWriter, r *http.Request) error {
 	var req verifyMFARequest
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := c.Identity.VerifyMFA(r.Context(), identityCaller(r), chi.URLParam(r, "id"), req.Code); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, "MFA enabled")
+	return writeJSON(w, http.StatusOK, "MFA enabled")
 }

@@ -40,98 +40,69 @@ func webhookError(err error) error {
 
 // createWebhook registers an endpoint; the answer is the only time its
 // secret is shown.
-func (o *Orchestrator) createWebhook(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	var req webhooks.Request
 	if err := decodeJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	created, err := o.Webhooks.Create(r.Context(), caller(r), req, idempotency(r)...)
 	if err != nil {
-		writeError(w, r, webhookError(err))
-		return
+		return webhookError(err)
 	}
 	w.Header().Set("Location", "/webhooks/"+created.ID)
-	writeJSON(w, http.StatusCreated, created)
+	return writeJSON(w, http.StatusCreated, created)
 }
 
-func (o *Orchestrator) listWebhooks(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) listWebhooks(w http.ResponseWriter, r *http.Request) error {
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	list, total := o.Webhooks.Endpoints(p.Offset, p.Limit)
-	writePage(w, r, p, total, list)
+	return writePage(w, r, p, total, list)
 }
 
-func (o *Orchestrator) getWebhook(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) getWebhook(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	ep, ok := o.Webhooks.Endpoint(id)
 	if !ok {
-		writeError(w, r, errorf(http.StatusNotFound, "webhook %s not found", id))
-		return
+		return errorf(http.StatusNotFound, "webhook %s not found", id)
 	}
-	writeJSON(w, http.StatusOK, ep)
+	return writeJSON(w, http.StatusOK, ep)
 }
 
-func (o *Orchestrator) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	if err := o.Webhooks.Delete(r.Context(), caller(r), id); err != nil {
-		writeError(w, r, webhookError(err))
-		return
+		return webhookError(err)
 	}
-	writeJSON(w, http.StatusOK, "Webhook deleted")
+	return writeJSON(w, http.StatusOK, "Webhook deleted")
 }
 
-func (o *Orchestrator) listDeliveries(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	p, err := parsePage(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	status := r.URL.Query().Get("status")
 	if status != "" && !oneOf(status, webhooks.DeliveryStatuses) {
-		writeError(w, r, errorf(http.StatusBadRequest, "status must be one of %s, not %q", strings.Join(webhooks.DeliveryStatuses, ", "), status))
-		return
-	}
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
+		return errorf(http.StatusBadRequest, "status must be one of %s, not %q", strings.Join(webhooks.DeliveryStatuses, ", "), status)
 	}
 	if _, ok := o.Webhooks.Endpoint(id); !ok {
-		writeError(w, r, errorf(http.StatusNotFound, "webhook %s not found", id))
-		return
+		return errorf(http.StatusNotFound, "webhook %s not found", id)
 	}
 	list, total := o.Webhooks.Deliveries(id, status, p.Offset, p.Limit)
-	writePage(w, r, p, total, list)
+	return writePage(w, r, p, total, list)
 }
 
 // retryDelivery queues one more round of attempts of a delivery; the
 // answer is the delivery, now pending.
-func (o *Orchestrator) retryDelivery(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) retryDelivery(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	if err := o.fresh(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	d, err := o.Webhooks.Retry(r.Context(), caller(r), id)
 	if err != nil {
-		writeError(w, r, webhookError(err))
-		return
+		return webhookError(err)
 	}
-	writeJSON(w, http.StatusAccepted, d)
+	return writeJSON(w, http.StatusAccepted, d)
 }

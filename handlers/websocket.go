@@ -40,35 +40,30 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 // metadata, seq}. The guard has authenticated the caller (the token may
 // come as ?token=). Options: events= (comma-separated types), task_id=,
 // batch_id=, since= (replay from that sequence, inclusive, then live).
-func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) {
+func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) error {
 	if o.Hub == nil {
-		writeError(w, r, errorf(http.StatusServiceUnavailable, "event streaming is not configured"))
-		return
+		return errorf(http.StatusServiceUnavailable, "event streaming is not configured")
 	}
 	filter, since, err := streamOptions(r.URL.Query())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := o.checkOrigin(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := checkHandshake(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	sub, err := o.Hub.Subscribe(r.Context(), filter, since, 0)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	defer sub.Close()
 	// The origin was checked above, against our own list.
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		logger(r.Context()).Info("websocket upgrade failed", "err", err)
-		return
+		return nil
 	}
 	defer c.CloseNow()
 	if tc, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
@@ -94,7 +89,7 @@ func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := sub.Replay(ctx, send); err != nil {
 		c.Close(websocket.StatusInternalError, "replay failed")
-		return
+		return nil
 	}
 	ping := time.NewTicker(o.wsPing())
 	defer ping.Stop()
@@ -102,7 +97,7 @@ func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) {
 		select {
 		case ev := <-sub.Live():
 			if err := send(ev); err != nil && sub.Err() == nil {
-				return
+				return nil
 			}
 		case <-sub.Done():
 			if errors.Is(sub.Err(), hub.ErrTooSlow) {
@@ -110,23 +105,23 @@ func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) {
 			} else {
 				c.Close(websocket.StatusGoingAway, "server shutting down")
 			}
-			return
+			return nil
 		case <-ping.C:
 			pctx, cancel := context.WithTimeout(ctx, wsWriteTimeout)
 			err := c.Ping(pctx)
 			cancel()
 			if err != nil {
-				return
+				return nil
 			}
 		case <-ctx.Done():
-			return
+			return nil
 		}
 	}
 }
 
 // WebSocketHandler is the /ws handler without the router's middleware,
 // for programs that serve it themselves (the benchmarks).
-func (o *Orchestrator) WebSocketHandler() http.Handler { return http.HandlerFunc(o.websocket) }
+func (o *Orchestrator) WebSocketHandler() http.Handler { return HandlerFunc(o.websocket) }
 
 // streamOptions parses the query of /ws (and of event tails).
 func streamOptions(q url.Values) (hub.Filter, uint64, error) {

@@ -25,33 +25,29 @@ type specRequest interface {
 // submit handles a workflow submission: decode, validate, append one
 // TaskCreated (which is also the job), answer with the task id as soon as
 // JetStream has acknowledged it.
-func submit[T specRequest](o *Orchestrator) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func submit[T specRequest](o *Orchestrator) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var req T
 		if err := decodeJSON(r, &req); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		spec, err := req.Spec()
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		id := events.NewID()
 		e, err := events.New(events.TaskCreated, id, workflow.TaskCreated(id, spec, o.CLI, int(o.TaskTimeout.Seconds())))
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		stamp(r, &e)
 		stored, err := o.Store.Append(r.Context(), e, idempotency(r)...)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		noteResource(r, "tasks/"+stored.AggregateID)
 		noteDetail(r, "workflow", spec.Workflow)
-		writeJSON(w, http.StatusOK, stored.AggregateID)
+		return writeJSON(w, http.StatusOK, stored.AggregateID)
 	}
 }
 

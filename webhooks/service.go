@@ -246,22 +246,9 @@ const decisionWait = 5 * time.Second
 // change made meanwhile by another caller or instance makes it decide
 // again from the new state.
 func (s *Service) decide(ctx context.Context, agg events.Aggregate, id string, decision func() (*events.Envelope, error)) (events.Envelope, error) {
-	view := boundedView{s.view, decisionWait}
-	return s.store.DecideFolded(ctx, eventstore.FenceOf(agg, id), view, func(events.Envelope, bool) (*events.Envelope, error) {
+	return s.store.DecideFolded(ctx, eventstore.FenceOf(agg, id), eventstore.Bounded(s.view, decisionWait), func(events.Envelope, bool) (*events.Envelope, error) {
 		return decision()
 	})
-}
-
-// boundedView waits at most wait for its view.
-type boundedView struct {
-	view View
-	wait time.Duration
-}
-
-func (v boundedView) WaitFor(ctx context.Context, seq uint64) error {
-	ctx, cancel := context.WithTimeout(ctx, v.wait)
-	defer cancel()
-	return v.view.WaitFor(ctx, seq)
 }
 
 // event is an event of type t about id, recording its caller.
