@@ -29,6 +29,7 @@ import (
 	"provisioning/eventstore"
 	"provisioning/executors"
 	"provisioning/handlers"
+	"provisioning/handlers/orchestrator"
 	"provisioning/hub"
 	"provisioning/monitor"
 	"provisioning/projections"
@@ -333,7 +334,7 @@ func (in *Instance) serve() error {
 	if err := in.serveControl(); err != nil {
 		return err
 	}
-	orch := &handlers.Orchestrator{
+	orch := &orchestrator.API{
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
 		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
 		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
@@ -359,9 +360,9 @@ func (in *Instance) serve() error {
 }
 
 // healthChecks are the components of GET /state/system/health.
-func (in *Instance) healthChecks() map[string]handlers.HealthCheck {
-	return map[string]handlers.HealthCheck{
-		"storage":              handlers.StorageCheck(in.store),
+func (in *Instance) healthChecks() map[string]orchestrator.HealthCheck {
+	return map[string]orchestrator.HealthCheck{
+		"storage":              orchestrator.StorageCheck(in.store),
 		"batch_coordinator":    in.coordinatorCheck(in.coord.Health),
 		"rollback_coordinator": in.coordinatorCheck(in.recovery.coord.Health),
 		"monitoring":           func(context.Context) (string, string) { return in.load.Health() },
@@ -370,7 +371,7 @@ func (in *Instance) healthChecks() map[string]handlers.HealthCheck {
 
 // coordinatorCheck is the health component of a coordinator: its own
 // health, and then whether the views it decides from keep up.
-func (in *Instance) coordinatorCheck(health func() (status, detail string)) handlers.HealthCheck {
+func (in *Instance) coordinatorCheck(health func() (status, detail string)) orchestrator.HealthCheck {
 	return func(ctx context.Context) (string, string) {
 		status, detail := health()
 		if status != "Healthy" {
@@ -394,7 +395,7 @@ func newHTTPServer(h http.Handler) *http.Server {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ConnContext:       handlers.WithConn,
+		ConnContext:       orchestrator.WithConn,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"provisioning/auth"
 	"provisioning/events"
 	"provisioning/handlers"
+	"provisioning/handlers/controlcenter"
 	"provisioning/projections"
 )
 
@@ -166,7 +167,7 @@ func (in *Instance) bootstrapAdmin(ctx context.Context) error {
 // serveControl starts the control center API.
 func (in *Instance) serveControl() error {
 	id := &in.identity
-	cc := &handlers.ControlCenter{
+	cc := &controlcenter.API{
 		Identity: id.service, Users: id.users, Policies: id.policies, Keys: id.keys, AuditLog: id.auditLog,
 		IAMView: id.iamView, AuditView: id.auditView, Access: id.access, Log: in.log, Registry: in.registry,
 		ReadWait: in.cfg.ReadWait, Idempotency: in.idempotency,

@@ -5,7 +5,7 @@ import (
 
 	"provisioning/eventstore"
 	"provisioning/executors"
-	"provisioning/handlers"
+	"provisioning/handlers/orchestrator"
 	"provisioning/projections"
 )
 
@@ -46,8 +46,8 @@ func (in *Instance) wireRecovery(bg context.Context) {
 	in.goRun("rollback coordinator", func() error { return in.recovery.coord.Run(bg, in.view.Ready()) })
 }
 
-func (in *Instance) recoveryAPI() *handlers.Recovery {
-	return &handlers.Recovery{
+func (in *Instance) recoveryAPI() *orchestrator.Recovery {
+	return &orchestrator.Recovery{
 		Checkpoints: in.recovery.checkpoints, Rollbacks: in.recovery.rollbacks,
 		Checkpointer: &projections.Checkpointer{Runner: in.view, Objects: in.recovery.objects, Tasks: in.tasks},
 	}

@@ -26,6 +26,7 @@ import (
 	"provisioning/events"
 	"provisioning/eventstore"
 	"provisioning/handlers"
+	"provisioning/handlers/orchestrator"
 	"provisioning/projections"
 )
 
@@ -438,7 +439,7 @@ func CorePath(ctx context.Context, opts CoreOptions) ([]Row, error) {
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(rctx) }()
 	defer func() { cancel(); <-done }()
-	o := &handlers.Orchestrator{Store: store, Tasks: tasks, View: runner, CLI: "provisioning simulate", TaskTimeout: time.Hour,
+	o := &orchestrator.API{Store: store, Tasks: tasks, View: runner, CLI: "provisioning simulate", TaskTimeout: time.Hour,
 		Log: opts.Log, Registry: prometheus.NewRegistry()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"provisioning/handlers"
+	"provisioning/handlers/orchestrator"
 	"provisioning/hub"
 )
 
@@ -76,14 +76,14 @@ func WebSocketFanout(ctx context.Context, cfg WebSocketFanoutConfig) (WebSocketF
 
 	// The WebSocket handler alone: a token is checked once per
 	// connection, not per event, so the fan-out is measured without it.
-	o := &handlers.Orchestrator{Store: store, Log: log, Registry: prometheus.NewRegistry(), Hub: h}
+	o := &orchestrator.API{Store: store, Log: log, Registry: prometheus.NewRegistry(), Hub: h}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return res, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", o.WebSocketHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnContext: handlers.WithConn}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ConnContext: orchestrator.WithConn}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	url := "ws://" + ln.Addr().String() + "/ws"

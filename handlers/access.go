@@ -133,8 +133,8 @@ func (a *Access) Guard(mux *Mux) func(http.Handler) http.Handler {
 			}
 			route, ok := mux.Protection(r.Method + " " + pattern)
 			if !ok {
-				logger(r.Context()).Error("route mounted without a protection: refused", "method", r.Method, "route", pattern)
-				writeError(w, r, errorf(http.StatusForbidden, "%s %s has no access rule", r.Method, pattern))
+				Logger(r.Context()).Error("route mounted without a protection: refused", "method", r.Method, "route", pattern)
+				WriteError(w, r, Errorf(http.StatusForbidden, "%s %s has no access rule", r.Method, pattern))
 				return
 			}
 			if route.Open {
@@ -145,7 +145,7 @@ func (a *Access) Guard(mux *Mux) func(http.Handler) http.Handler {
 				return
 			}
 			if a == nil || a.Auth == nil || a.Policies == nil {
-				writeError(w, r, errorf(http.StatusServiceUnavailable, "access control is not configured"))
+				WriteError(w, r, Errorf(http.StatusServiceUnavailable, "access control is not configured"))
 				return
 			}
 			a.protect(w, r, route, rctx.URLParam("id"), next)
@@ -171,16 +171,16 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 		if a.Limits.limited(w, r, "auth", ClientIP(r)) {
 			return
 		}
-		logger(r.Context()).Info("unauthenticated", "route", route.Audit, "reason", err)
+		Logger(r.Context()).Info("unauthenticated", "route", route.Audit, "reason", err)
 		rec := events.AuditRecordedData{Action: route.Audit, Resource: resource, Result: events.AuditDenied,
 			Details: map[string]any{"reason": "unauthenticated", "status": http.StatusUnauthorized}}
-		if err := a.record(r, rec); err != nil {
-			writeError(w, r, err)
+		if err := a.Record(r, rec); err != nil {
+			WriteError(w, r, err)
 			return
 		}
-		e := errorf(http.StatusUnauthorized, errUnauthenticated)
+		e := Errorf(http.StatusUnauthorized, errUnauthenticated)
 		e.Header = http.Header{"WWW-Authenticate": {challenge(r)}}
-		writeError(w, r, e)
+		WriteError(w, r, e)
 		return
 	}
 	if route.Limit != "" && a.Limits.limited(w, r, route.Limit, limitKey(route.Limit, r, p)) {
@@ -199,11 +199,11 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 	if d := a.Policies.Decide(in); !d.Allowed {
 		rec := events.AuditRecordedData{UserID: p.UserID, Action: route.Audit, Resource: resource, Result: events.AuditDenied,
 			Details: map[string]any{"reason": d.Reason, "status": http.StatusForbidden}}
-		if err := a.record(r, rec); err != nil {
-			writeError(w, r, err)
+		if err := a.Record(r, rec); err != nil {
+			WriteError(w, r, err)
 			return
 		}
-		writeError(w, r, errorf(http.StatusForbidden, "permission denied: %s may not %s %s", p.Username, route.Action, resource))
+		WriteError(w, r, Errorf(http.StatusForbidden, "permission denied: %s may not %s %s", p.Username, route.Action, resource))
 		return
 	}
 	if !Mutates(r.Method) {
@@ -250,13 +250,13 @@ func (a *Access) audited(w http.ResponseWriter, r *http.Request, p auth.Principa
 			// The store is full: the request recorded nothing, and its
 			// audit record cannot be written for the same reason. The 507
 			// is the answer that explains both.
-			logger(r.Context()).Warn("audit record of a refused request not written: the store is full", "action", route.Audit)
+			Logger(r.Context()).Warn("audit record of a refused request not written: the store is full", "action", route.Audit)
 			w.WriteHeader(buf.status)
 			_, _ = w.Write(buf.body.Bytes())
 			return
 		}
-		logger(r.Context()).Error("audit record not written; the answer is withheld", "action", route.Audit, "status", buf.status, "err", err)
-		writeError(w, r, errorf(http.StatusServiceUnavailable,
+		Logger(r.Context()).Error("audit record not written; the answer is withheld", "action", route.Audit, "status", buf.status, "err", err)
+		WriteError(w, r, Errorf(http.StatusServiceUnavailable,
 			"the request was processed (status %d) but its audit record could not be written; check the outcome before retrying (request id %s)",
 			buf.status, RequestID(r.Context())))
 		return
@@ -265,16 +265,16 @@ func (a *Access) audited(w http.ResponseWriter, r *http.Request, p auth.Principa
 	_, _ = w.Write(buf.body.Bytes())
 }
 
-// record appends an audit record the guard or a handler writes itself
+// Record appends an audit record the guard or a handler writes itself
 // (refusals, logins). When that fails the request must not go on: the
 // error is the 503 to answer.
-func (a *Access) record(r *http.Request, rec events.AuditRecordedData) error {
+func (a *Access) Record(r *http.Request, rec events.AuditRecordedData) error {
 	if a.Audit == nil {
 		return nil
 	}
 	if err := a.Audit.Record(r, rec); err != nil {
-		logger(r.Context()).Error("audit record not written", "action", rec.Action, "err", err)
-		return errorf(http.StatusServiceUnavailable, "the audit log is unavailable; retry shortly")
+		Logger(r.Context()).Error("audit record not written", "action", rec.Action, "err", err)
+		return Errorf(http.StatusServiceUnavailable, "the audit log is unavailable; retry shortly")
 	}
 	return nil
 }
@@ -318,15 +318,15 @@ type auditNote struct {
 	details  map[string]any
 }
 
-// noteResource sets the audit resource of r, e.g. "servers/<task id>".
-func noteResource(r *http.Request, resource string) {
+// NoteResource sets the audit resource of r, e.g. "servers/<task id>".
+func NoteResource(r *http.Request, resource string) {
 	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
 		n.resource = resource
 	}
 }
 
-// noteDetail adds a detail to the audit record of r.
-func noteDetail(r *http.Request, key string, value any) {
+// NoteDetail adds a detail to the audit record of r.
+func NoteDetail(r *http.Request, key string, value any) {
 	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
 		n.details[key] = value
 	}

@@ -14,36 +14,36 @@ import (
 // MaxBodyBytes bounds every request body.
 const MaxBodyBytes = 1 << 20
 
-// decodeJSON reads the request body into v, strictly: one JSON object, no
+// DecodeJSON reads the request body into v, strictly: one JSON object, no
 // unknown or repeated fields, every field of the right type. Malformed
 // JSON is 400, a body over MaxBodyBytes 413, a well-formed body with
 // wrong fields 422 naming them.
-func decodeJSON(r *http.Request, v any) error {
-	body, err := readBody(r)
+func DecodeJSON(r *http.Request, v any) error {
+	body, err := ReadBody(r)
 	if err != nil {
 		return err
 	}
-	return decodeBody(body, v)
+	return DecodeBody(body, v)
 }
 
-// readBody reads the whole request body: 413 over MaxBodyBytes, 400 when
+// ReadBody reads the whole request body: 413 over MaxBodyBytes, 400 when
 // it cannot be read.
-func readBody(r *http.Request) ([]byte, error) {
+func ReadBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+			return nil, Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
 		}
-		return nil, errorf(http.StatusBadRequest, "cannot read request body: %v", err)
+		return nil, Errorf(http.StatusBadRequest, "cannot read request body: %v", err)
 	}
 	return body, nil
 }
 
-// decodeBody is decodeJSON for a body already read.
-func decodeBody(body []byte, v any) error {
+// DecodeBody is DecodeJSON for a body already read.
+func DecodeBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return errorf(http.StatusBadRequest, "request body is empty; send a JSON object")
+		return Errorf(http.StatusBadRequest, "request body is empty; send a JSON object")
 	}
 	if err := checkDuplicates(body); err != nil {
 		return err
@@ -54,7 +54,7 @@ func decodeBody(body []byte, v any) error {
 		return decodeError(err)
 	}
 	if dec.More() {
-		return errorf(http.StatusBadRequest, "malformed JSON: more than one value in the body")
+		return Errorf(http.StatusBadRequest, "malformed JSON: more than one value in the body")
 	}
 	return nil
 }
@@ -66,12 +66,12 @@ func decodeError(err error) error {
 	)
 	switch {
 	case errors.As(err, &syntax):
-		return errorf(http.StatusBadRequest, "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
+		return Errorf(http.StatusBadRequest, "malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errorf(http.StatusBadRequest, "malformed JSON: the body ends early")
+		return Errorf(http.StatusBadRequest, "malformed JSON: the body ends early")
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" {
-			return errorf(http.StatusBadRequest, "the body must be a JSON object, not %s", typeErr.Value)
+			return Errorf(http.StatusBadRequest, "the body must be a JSON object, not %s", typeErr.Value)
 		}
 		v := &workflow.ValidationError{}
 		v.Add(typeErr.Field, "must be %s, not %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
@@ -81,7 +81,7 @@ func decodeError(err error) error {
 		v.Add(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "is not a known field")
 		return v
 	}
-	return errorf(http.StatusBadRequest, "malformed JSON: %v", err)
+	return Errorf(http.StatusBadRequest, "malformed JSON: %v", err)
 }
 
 func jsonKind(goKind string) string {

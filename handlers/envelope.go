@@ -20,28 +20,28 @@ import (
 // MediaTypeV1 is the content type of every API answer.
 const MediaTypeV1 = "application/vnd.provisioning.v1+json"
 
-type okEnvelope struct {
+type Envelope struct {
 	Success bool `json:"success"`
 	Data    any  `json:"data"`
 }
 
-type errEnvelope struct {
+type ErrorEnvelope struct {
 	Success bool                  `json:"success"`
 	Error   string                `json:"error"`
 	Fields  []workflow.FieldError `json:"fields,omitempty"`
 }
 
-// writeJSON writes a success envelope around data. When data cannot be
+// WriteJSON writes a success envelope around data. When data cannot be
 // encoded nothing is written and the error is returned (for the handler
 // to return: a 500).
-func writeJSON(w http.ResponseWriter, status int, data any) error {
-	return writeBody(w, status, okEnvelope{Success: true, Data: data})
+func WriteJSON(w http.ResponseWriter, status int, data any) error {
+	return WriteBody(w, status, Envelope{Success: true, Data: data})
 }
 
-// writeBody writes body as JSON with status. The body is encoded before
+// WriteBody writes body as JSON with status. The body is encoded before
 // anything is written; once it is, a write that fails is the client's
 // going away, which no answer can mend.
-func writeBody(w http.ResponseWriter, status int, body any) error {
+func WriteBody(w http.ResponseWriter, status int, body any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encode answer: %w", err)
@@ -63,15 +63,15 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// errorf builds an *Error.
-func errorf(status int, format string, args ...any) *Error {
+// Errorf builds an *Error.
+func Errorf(status int, format string, args ...any) *Error {
 	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
 }
 
-// writeError maps err to a status and writes the error envelope. Errors
+// WriteError maps err to a status and writes the error envelope. Errors
 // it does not know are logged with the request id and shown to the client
 // as a bare "internal error" with that id.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := classify(r.Context(), err)
 	var e *Error
 	switch {
@@ -85,27 +85,27 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", challenge401(err))
 	}
 	if status >= 500 {
-		logger(r.Context()).Error("request failed", "status", status, "method", r.Method, "path", r.URL.Path, "err", err)
+		Logger(r.Context()).Error("request failed", "status", status, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	_ = writeBody(w, status, body) // an error body always encodes
+	_ = WriteBody(w, status, body) // an error body always encodes
 }
 
-func classify(ctx context.Context, err error) (int, errEnvelope) {
+func classify(ctx context.Context, err error) (int, ErrorEnvelope) {
 	var (
 		e       *Error
 		valid   *workflow.ValidationError
 		refusal *auth.Refusal
 	)
-	body := errEnvelope{Error: err.Error()}
+	body := ErrorEnvelope{Error: err.Error()}
 	switch {
 	case errors.As(err, &e):
-		return e.Status, errEnvelope{Error: e.Message}
+		return e.Status, ErrorEnvelope{Error: e.Message}
 	case errors.As(err, &refusal):
-		return refusalStatus(refusal.Kind), errEnvelope{Error: refusal.Message}
+		return refusalStatus(refusal.Kind), ErrorEnvelope{Error: refusal.Message}
 	case errors.Is(err, auth.ErrBadCredentials):
 		return http.StatusUnauthorized, body
 	case errors.Is(err, auth.ErrInvalidToken):
-		return http.StatusUnauthorized, errEnvelope{Error: errUnauthenticated}
+		return http.StatusUnauthorized, ErrorEnvelope{Error: errUnauthenticated}
 	case errors.As(err, &valid):
 		body.Fields = valid.Fields
 		return http.StatusUnprocessableEntity, body
@@ -116,15 +116,15 @@ func classify(ctx context.Context, err error) (int, errEnvelope) {
 	case errors.Is(err, eventstore.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, body
 	case errors.Is(err, eventstore.ErrStorageFull):
-		return http.StatusInsufficientStorage, errEnvelope{Error: "the event store is out of storage; nothing was recorded"}
+		return http.StatusInsufficientStorage, ErrorEnvelope{Error: "the event store is out of storage; nothing was recorded"}
 	case errors.Is(err, projections.ErrBehind):
-		return http.StatusServiceUnavailable, errEnvelope{Error: "the view is still catching up with the event stream; retry shortly"}
+		return http.StatusServiceUnavailable, ErrorEnvelope{Error: "the view is still catching up with the event stream; retry shortly"}
 	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, errEnvelope{Error: "the event store did not answer in time; retry shortly"}
+		return http.StatusServiceUnavailable, ErrorEnvelope{Error: "the event store did not answer in time; retry shortly"}
 	case natsUnavailable(err):
-		return http.StatusServiceUnavailable, errEnvelope{Error: "the event store is unavailable; retry shortly"}
+		return http.StatusServiceUnavailable, ErrorEnvelope{Error: "the event store is unavailable; retry shortly"}
 	}
-	return http.StatusInternalServerError, errEnvelope{Error: "internal error (request id " + RequestID(ctx) + ")"}
+	return http.StatusInternalServerError, ErrorEnvelope{Error: "internal error (request id " + RequestID(ctx) + ")"}
 }
 
 // refusalStatus is the status of a refusal of the identity rules.
@@ -155,7 +155,7 @@ func challenge401(err error) string {
 
 type loggerKey struct{}
 
-func logger(ctx context.Context) *slog.Logger {
+func Logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
 		return l
 	}

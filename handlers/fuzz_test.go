@@ -47,7 +47,7 @@ func FuzzLoginRequest(f *testing.F) {
 	f.Add([]byte(`{"username": "admin", "password": "password", "mfa_code": "123456"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req auth.LoginRequest
-		err := decodeJSON(post(body), &req)
+		err := DecodeJSON(post(body), &req)
 		if err == nil {
 			err = req.Check()
 		}
@@ -72,7 +72,7 @@ func FuzzPolicyRequest(f *testing.F) {
 	f.Add([]byte(`{"name": "new_policy", "version": "1.0.0", "rules": [{"effect": "Allow", "resource": "servers:*", "action": ["create", "read"], "condition": "user.role == 'admin'"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req auth.PolicyRequest
-		err := decodeJSON(post(body), &req)
+		err := DecodeJSON(post(body), &req)
 		var p auth.NewPolicy
 		if err == nil {
 			p, err = rules.CheckPolicy("p", req)

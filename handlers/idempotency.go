@@ -51,12 +51,12 @@ func (m *Idempotency) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		if len(key) > 255 {
-			writeError(w, r, errorf(http.StatusBadRequest, "Idempotency-Key is longer than 255 characters"))
+			WriteError(w, r, Errorf(http.StatusBadRequest, "Idempotency-Key is longer than 255 characters"))
 			return
 		}
-		body, err := readBody(r)
+		body, err := ReadBody(r)
 		if err != nil {
-			writeError(w, r, err)
+			WriteError(w, r, err)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -82,11 +82,11 @@ func (m *Idempotency) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 	case errors.Is(err, jetstream.ErrKeyExists):
 		rec, err := m.awaitAnswer(ctx, key)
 		if err != nil {
-			writeError(w, r, err)
+			WriteError(w, r, err)
 			return
 		}
 		if rec.BodyHash != bodyHash {
-			writeError(w, r, errorf(http.StatusUnprocessableEntity, "Idempotency-Key was already used with a different request body"))
+			WriteError(w, r, Errorf(http.StatusUnprocessableEntity, "Idempotency-Key was already used with a different request body"))
 			return
 		}
 		for k, vs := range rec.Header {
@@ -96,7 +96,7 @@ func (m *Idempotency) serve(w http.ResponseWriter, r *http.Request, next http.Ha
 		w.WriteHeader(rec.Status)
 		_, _ = w.Write(rec.Body)
 	default:
-		writeError(w, r, fmt.Errorf("idempotency record: %w", err))
+		WriteError(w, r, fmt.Errorf("idempotency record: %w", err))
 	}
 }
 
@@ -124,7 +124,7 @@ func (m *Idempotency) runFirst(w http.ResponseWriter, r *http.Request, next http
 	}
 	done, _ := json.Marshal(idemRecord{State: "done", BodyHash: bodyHash, Status: rec.status, Header: header, Body: rec.body.Bytes()})
 	if _, err := m.KV.Update(ctx, key, done, rev); err != nil {
-		logger(r.Context()).Warn("idempotency answer not stored; a repeat will wait and then fail", "err", err)
+		Logger(r.Context()).Warn("idempotency answer not stored; a repeat will wait and then fail", "err", err)
 	}
 }
 
@@ -150,7 +150,7 @@ func (m *Idempotency) awaitAnswer(ctx context.Context, key string) (idemRecord, 
 			}
 			if entry.Operation() != jetstream.KeyValuePut {
 				// The first request failed and released the key.
-				return idemRecord{}, errorf(http.StatusConflict, "the first request with this Idempotency-Key failed; retry it")
+				return idemRecord{}, Errorf(http.StatusConflict, "the first request with this Idempotency-Key failed; retry it")
 			}
 			var rec idemRecord
 			if err := json.Unmarshal(entry.Value(), &rec); err != nil {
@@ -160,7 +160,7 @@ func (m *Idempotency) awaitAnswer(ctx context.Context, key string) (idemRecord, 
 				return rec, nil
 			}
 		case <-ctx.Done():
-			return idemRecord{}, errorf(http.StatusConflict, "a request with this Idempotency-Key is still in progress")
+			return idemRecord{}, Errorf(http.StatusConflict, "a request with this Idempotency-Key is still in progress")
 		}
 	}
 }

@@ -51,10 +51,10 @@ func requestIDMiddleware(log *slog.Logger) func(http.Handler) http.Handler {
 
 // recoverer turns a panic into a logged 500 envelope. http.ErrAbortHandler
 // is re-panicked: it is how a handler aborts a response on purpose.
-// outerMiddleware is what every route of an API passes first, in this
+// OuterMiddleware is what every route of an API passes first, in this
 // order: a request id, then the access log and the HTTP metrics, then the
 // recoverer, so that a panic's 500 is logged and counted like any answer.
-func outerMiddleware(log *slog.Logger, reg prometheus.Registerer, api string) []func(http.Handler) http.Handler {
+func OuterMiddleware(log *slog.Logger, reg prometheus.Registerer, api string) []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{requestIDMiddleware(log), accessLog, newHTTPMetrics(reg, api).middleware, recoverer}
 }
 
@@ -77,8 +77,8 @@ func recoverer(next http.Handler) http.Handler {
 			if rec == http.ErrAbortHandler {
 				panic(rec)
 			}
-			logger(r.Context()).Error("panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
-			writeBody(w, http.StatusInternalServerError, errEnvelope{Error: "internal error (request id " + RequestID(r.Context()) + ")"})
+			Logger(r.Context()).Error("panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(rec), "stack", string(debug.Stack()))
+			WriteBody(w, http.StatusInternalServerError, ErrorEnvelope{Error: "internal error (request id " + RequestID(r.Context()) + ")"})
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -91,7 +91,7 @@ func accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := wrapResponse(w, r)
 		next.ServeHTTP(ww, r)
-		logger(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request",
+		Logger(r.Context()).LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("query", RedactQuery(r.URL.RawQuery)),
 			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
@@ -119,13 +119,13 @@ func RedactQuery(raw string) string {
 	return q.Encode()
 }
 
-// versioned checks Accept: v1 of our vendor type, application/json, */*
+// Versioned checks Accept: v1 of our vendor type, application/json, */*
 // or nothing are served; a request that accepts only another version gets
 // 406.
-func versioned(next http.Handler) http.Handler {
+func Versioned(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := acceptsV1(r.Header.Values("Accept")); err != nil {
-			writeError(w, r, err)
+			WriteError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -157,31 +157,31 @@ func acceptsV1(values []string) error {
 	if len(asked) == 0 {
 		return nil
 	}
-	return errorf(http.StatusNotAcceptable, "cannot answer in %s: this server speaks %s (or application/json)", strings.Join(asked, ", "), MediaTypeV1)
+	return Errorf(http.StatusNotAcceptable, "cannot answer in %s: this server speaks %s (or application/json)", strings.Join(asked, ", "), MediaTypeV1)
 }
 
-// limitBody refuses a declared body over MaxBodyBytes before reading it;
-// decodeJSON bounds undeclared ones.
-func limitBody(next http.Handler) http.Handler {
+// LimitBody refuses a declared body over MaxBodyBytes before reading it;
+// DecodeJSON bounds undeclared ones.
+func LimitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
-			writeError(w, r, errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes))
+			WriteError(w, r, Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// fresh runs next once view holds everything stored before the request
-// (bounded by wait: 503 after it), so a read on any instance sees every
-// write acknowledged before it.
-func fresh(view Consistency, wait time.Duration, next http.Handler) http.Handler {
+// Fresh is read-your-writes: it runs next once view holds everything
+// stored before the request (bounded by wait: 503 after it), so a read
+// on any instance sees every write acknowledged before it.
+func Fresh(view Consistency, wait time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		err := view.WaitForLatest(ctx)
 		cancel()
 		if err != nil {
-			writeError(w, r, err)
+			WriteError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -191,7 +191,7 @@ func fresh(view Consistency, wait time.Duration, next http.Handler) http.Handler
 // notFound and methodNotAllowed answer in the envelope; the 405 names the
 // methods the path does take.
 func notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, errorf(http.StatusNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	WriteError(w, r, Errorf(http.StatusNotFound, "no route for %s %s", r.Method, r.URL.Path))
 }
 
 func methodNotAllowed(routes chi.Routes) http.HandlerFunc {
@@ -202,8 +202,8 @@ func methodNotAllowed(routes chi.Routes) http.HandlerFunc {
 				allowed = append(allowed, m)
 			}
 		}
-		e := errorf(http.StatusMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))
+		e := Errorf(http.StatusMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", "))
 		e.Header = http.Header{"Allow": {strings.Join(allowed, ", ")}}
-		writeError(w, r, e)
+		WriteError(w, r, e)
 	}
 }

@@ -18,7 +18,7 @@ func TestPanicBecomesA500EnvelopeWithTheRequestID(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	reg := prometheus.NewRegistry()
 	var h http.Handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
-	outer := outerMiddleware(log, reg, "test")
+	outer := OuterMiddleware(log, reg, "test")
 	for i := len(outer) - 1; i >= 0; i-- {
 		h = outer[i](h)
 	}

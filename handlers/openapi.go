@@ -38,8 +38,8 @@ func OpenAPI(api API) ([]byte, error) {
 	return doc, nil
 }
 
-// serveOpenAPI answers GET /openapi.json with the document of api.
-func serveOpenAPI(api API) HandlerFunc {
+// ServeOpenAPI answers GET /openapi.json with the document of api.
+func ServeOpenAPI(api API) HandlerFunc {
 	doc, err := OpenAPI(api)
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {

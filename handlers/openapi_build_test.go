@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"provisioning/handlers"
+	"provisioning/handlers/controlcenter"
+	"provisioning/handlers/orchestrator"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,31 +19,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// apiInfo is what a document says about its API.
-var apiInfo = map[API]struct {
+// apiInfo is what a document says about its handlers.API.
+var apiInfo = map[handlers.API]struct {
 	title, server, description string
 }{
-	OrchestratorAPI: {"Provisioning Orchestrator API", "http://localhost:9090",
+	handlers.OrchestratorAPI: {"Provisioning Orchestrator API", "http://localhost:9090",
 		"Tasks, workflow submissions, batches, state, the event stream and webhooks."},
-	ControlCenterAPI: {"Provisioning Control Center API", "http://localhost:9080",
+	handlers.ControlCenterAPI: {"Provisioning Control Center API", "http://localhost:9080",
 		"Sessions, users, MFA, policies and the audit log."},
 }
 
 // conventions sum up docs/api.md for readers of the document alone.
-const conventions = "Answers are " + MediaTypeV1 + ": {success: true, data} or {success: false, error, fields?}. " +
+const conventions = "Answers are " + handlers.MediaTypeV1 + ": {success: true, data} or {success: false, error, fields?}. " +
 	"Accept: that type, application/json, */* or none; another version is 406. " +
 	"Lists take limit (1..1000, default 50) and offset and answer X-Total-Count, X-Limit, X-Offset and Link. " +
 	"Limited answers carry X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset; 429 carries Retry-After. " +
 	"Every answer carries X-Request-Id. An unknown path is 404, a known path with another method 405 with Allow. " +
 	"Answers may gain fields; clients ignore the ones they do not know. More: docs/api.md in the repository."
 
-// docVersion is the version of the description; the API's own version is
+// docVersion is the version of the description; the handlers.API's own version is
 // v1 of its media type.
 const docVersion = "1.0.0"
 
-var documents = sync.OnceValues(func() (map[API][]byte, error) {
-	out := map[API][]byte{}
-	for _, api := range APIs {
+var documents = sync.OnceValues(func() (map[handlers.API][]byte, error) {
+	out := map[handlers.API][]byte{}
+	for _, api := range handlers.APIs {
 		doc, err := buildOpenAPI(api)
 		if err != nil {
 			return nil, err
@@ -66,7 +69,7 @@ var documents = sync.OnceValues(func() (map[API][]byte, error) {
 // GenerateOpenAPI builds the OpenAPI 3.1 description of api from the
 // route descriptions and the Go types the handlers encode, as JSON: what
 // handlers/openapi/<api>.json must hold.
-func GenerateOpenAPI(api API) ([]byte, error) {
+func GenerateOpenAPI(api handlers.API) ([]byte, error) {
 	docs, err := documents()
 	if err != nil {
 		return nil, err
@@ -80,7 +83,7 @@ func GenerateOpenAPI(api API) ([]byte, error) {
 
 // DescribedRoutes returns the "METHOD pattern" of every route the
 // description of api holds.
-func DescribedRoutes(api API) []string {
+func DescribedRoutes(api handlers.API) []string {
 	var out []string
 	for _, d := range routeDocs() {
 		if d.apis.has(api) {
@@ -91,7 +94,7 @@ func DescribedRoutes(api API) []string {
 	return out
 }
 
-// apiSet is the APIs a route is served on.
+// apiSet is the handlers.APIs a route is served on.
 type apiSet uint8
 
 const (
@@ -100,8 +103,8 @@ const (
 	both = orch | control
 )
 
-func (s apiSet) has(api API) bool {
-	return api == OrchestratorAPI && s&orch != 0 || api == ControlCenterAPI && s&control != 0
+func (s apiSet) has(api handlers.API) bool {
+	return api == handlers.OrchestratorAPI && s&orch != 0 || api == handlers.ControlCenterAPI && s&control != 0
 }
 
 // routeDoc describes one route: its operation id, summary, and the parts
@@ -130,7 +133,7 @@ type opBuilder struct {
 	schemas     *schemaSet
 	op          *openapi3.Operation
 	method      string
-	protection  Route
+	protection  handlers.Route
 	hasBody     bool
 	unversioned bool
 	creates     bool
@@ -139,7 +142,7 @@ type opBuilder struct {
 
 var pathParam = regexp.MustCompile(`\{([a-z_]+)\}`)
 
-func buildOpenAPI(api API) (*openapi3.T, error) {
+func buildOpenAPI(api handlers.API) (*openapi3.T, error) {
 	info := apiInfo[api]
 	doc := &openapi3.T{
 		OpenAPI:    "3.1.0",
@@ -176,17 +179,18 @@ func buildOpenAPI(api API) (*openapi3.T, error) {
 	return doc, nil
 }
 
-// describedWebhooks switches the orchestrator's /webhooks routes on; the
-// generator never calls it.
-type describedWebhooks struct{ Webhooks }
+// webhooksStub makes the orchestrator serve its /webhooks routes; the
+// generator and the router walks never call it.
+type webhooksStub struct{ orchestrator.Webhooks }
 
 // servedRoutes is the router of api with every optional route on: where
-// the document learns how each route is protected.
-func servedRoutes(api API) *Mux {
-	if api == ControlCenterAPI {
-		return (&ControlCenter{Registry: prometheus.NewRegistry()}).Handler()
+// the document learns how each route is protected, and what the router
+// walks walk.
+func servedRoutes(api handlers.API) *handlers.Mux {
+	if api == handlers.ControlCenterAPI {
+		return (&controlcenter.API{Registry: prometheus.NewRegistry()}).Handler()
 	}
-	return (&Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: describedWebhooks{}, Recovery: &Recovery{}}).Handler()
+	return (&orchestrator.API{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}, Recovery: &orchestrator.Recovery{}}).Handler()
 }
 
 // tagOf groups operations by their path's first segment.
@@ -234,7 +238,7 @@ func (b *opBuilder) finish(path string) {
 		// the same key with another body: 422; a key too long: 400.
 		b.fail(http.StatusBadRequest, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
 	}
-	if Mutates(b.method) {
+	if handlers.Mutates(b.method) {
 		b.fail(http.StatusInsufficientStorage)
 	}
 	if !b.unversioned {
@@ -249,7 +253,7 @@ func (b *opBuilder) finish(path string) {
 			// The usual error answer of a limited route is shared.
 			b.op.Responses.Set(strconv.Itoa(status), &openapi3.ResponseRef{Ref: "#/components/responses/" + errorNames[status]})
 		default:
-			b.respond(status, errorDescriptions[status], MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
+			b.respond(status, errorDescriptions[status], handlers.MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
 		}
 	}
 	for _, r := range b.op.Responses.Map() {
@@ -264,7 +268,7 @@ func errorResponses() openapi3.ResponseBodies {
 	out := openapi3.ResponseBodies{}
 	for status, name := range errorNames {
 		b := &opBuilder{op: &openapi3.Operation{Responses: openapi3.NewResponses()}}
-		r := b.respond(status, errorDescriptions[status], MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
+		r := b.respond(status, errorDescriptions[status], handlers.MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
 		b.commonHeaders(r)
 		out[name] = &openapi3.ResponseRef{Value: r}
 	}

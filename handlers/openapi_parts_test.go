@@ -1,7 +1,8 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
+	"provisioning/handlers"
 	"reflect"
 	"strconv"
 	"strings"
@@ -12,10 +13,10 @@ import (
 // The parts a route description is made of, and the components every
 // operation refers to.
 
-// answer adds a success answer in the envelope; data describes its data.
-func answer(status int, description string, data func(*schemaSet) *openapi3.SchemaRef) docPart {
+// enveloped adds a success answer in the envelope; data describes its data.
+func enveloped(status int, description string, data func(*schemaSet) *openapi3.SchemaRef) docPart {
 	return func(b *opBuilder) {
-		b.respond(status, description, MediaTypeV1, envelope(data(b.schemas)))
+		b.respond(status, description, handlers.MediaTypeV1, envelope(data(b.schemas)))
 	}
 }
 
@@ -25,16 +26,16 @@ func typeOf[T any]() func(*schemaSet) *openapi3.SchemaRef {
 }
 
 // ok is a 200 whose data is a T.
-func ok[T any](description string) docPart { return answer(http.StatusOK, description, typeOf[T]()) }
+func ok[T any](description string) docPart { return enveloped(http.StatusOK, description, typeOf[T]()) }
 
 // created is a 201 whose data is a T.
 func created[T any](description string) docPart {
-	return answer(http.StatusCreated, description, typeOf[T]())
+	return enveloped(http.StatusCreated, description, typeOf[T]())
 }
 
 // message is an answer whose data is one of a few fixed sentences.
 func message(status int, texts ...string) docPart {
-	return answer(status, strings.Join(texts, " / "), func(*schemaSet) *openapi3.SchemaRef {
+	return enveloped(status, strings.Join(texts, " / "), func(*schemaSet) *openapi3.SchemaRef {
 		s := openapi3.NewStringSchema()
 		for _, t := range texts {
 			s.Enum = append(s.Enum, t)
@@ -45,7 +46,7 @@ func message(status int, texts ...string) docPart {
 
 // text is a 200 whose data is a string.
 func text(description string) docPart {
-	return answer(http.StatusOK, description, func(*schemaSet) *openapi3.SchemaRef { return stringSchema() })
+	return enveloped(http.StatusOK, description, func(*schemaSet) *openapi3.SchemaRef { return stringSchema() })
 }
 
 // paged is a 200 with one page of a list of T, the pagination headers, and
@@ -54,7 +55,7 @@ func paged[T any](description string) docPart {
 	return func(b *opBuilder) {
 		list := openapi3.NewArraySchema()
 		list.Items = b.schemas.of(reflect.TypeFor[T](), answerMode)
-		r := b.respond(http.StatusOK, description, MediaTypeV1, envelope(openapi3.NewSchemaRef("", list)))
+		r := b.respond(http.StatusOK, description, handlers.MediaTypeV1, envelope(openapi3.NewSchemaRef("", list)))
 		for _, h := range []string{"X-Total-Count", "X-Limit", "X-Offset", "Link"} {
 			r.Headers[h] = headerRef(h)
 		}
@@ -111,7 +112,7 @@ func query(params ...*openapi3.Parameter) docPart {
 // failsAs adds an error answer with a description of its own.
 func failsAs(status int, description string) docPart {
 	return func(b *opBuilder) {
-		b.respond(status, description, MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
+		b.respond(status, description, handlers.MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
 	}
 }
 
@@ -119,7 +120,7 @@ func failsAs(status int, description string) docPart {
 // library's own error page, as plain text.
 func failsPlain(status int, description string) docPart {
 	return func(b *opBuilder) {
-		r := b.respond(status, description, MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
+		r := b.respond(status, description, handlers.MediaTypeV1, openapi3.NewSchemaRef("#/components/schemas/Error", nil))
 		r.Content["text/plain"] = openapi3.NewMediaType().WithSchema(openapi3.NewStringSchema())
 	}
 }
@@ -130,7 +131,7 @@ func fails(statuses ...int) docPart { return func(b *opBuilder) { b.fail(statuse
 // creates: the POST creates something and honours Idempotency-Key.
 func creates(b *opBuilder) { b.creates = true }
 
-// unversioned: the route does not look at Accept (it is not the JSON API).
+// unversioned: the route does not look at Accept (it is not the JSON handlers.API).
 func unversioned(b *opBuilder) { b.unversioned = true }
 
 // withHeader adds a header to the answer of a status described before.
@@ -160,7 +161,7 @@ func upgrade(description string) docPart {
 // (the health report, whose 503 still carries data).
 func answerRaw[T any](status int, description string) docPart {
 	return func(b *opBuilder) {
-		b.respond(status, description, MediaTypeV1, b.schemas.of(reflect.TypeFor[T](), answerMode))
+		b.respond(status, description, handlers.MediaTypeV1, b.schemas.of(reflect.TypeFor[T](), answerMode))
 	}
 }
 
@@ -188,11 +189,11 @@ func enumSchema[T ~string](values ...T) *openapi3.Schema {
 // components are the shared parameters, headers, security schemes and
 // the error envelope.
 func components(c *openapi3.Components, schemas *schemaSet) {
-	limit := openapi3.NewIntegerSchema().WithMin(1).WithMax(MaxLimit).WithDefault(DefaultLimit)
+	limit := openapi3.NewIntegerSchema().WithMin(1).WithMax(handlers.MaxLimit).WithDefault(handlers.DefaultLimit)
 	offset := openapi3.NewIntegerSchema().WithMin(0).WithDefault(0)
 	c.Parameters = openapi3.ParametersMap{
 		"limit": {Value: &openapi3.Parameter{Name: "limit", In: openapi3.ParameterInQuery,
-			Description: "Page size, 1 to " + strconv.Itoa(MaxLimit) + " (default " + strconv.Itoa(DefaultLimit) + "); anything else is 400.",
+			Description: "Page size, 1 to " + strconv.Itoa(handlers.MaxLimit) + " (default " + strconv.Itoa(handlers.DefaultLimit) + "); anything else is 400.",
 			Schema:      openapi3.NewSchemaRef("", limit)}},
 		"offset": {Value: &openapi3.Parameter{Name: "offset", In: openapi3.ParameterInQuery,
 			Description: "Items to skip, >= 0 (default 0); anything else is 400.", Schema: openapi3.NewSchemaRef("", offset)}},
@@ -214,7 +215,7 @@ func components(c *openapi3.Components, schemas *schemaSet) {
 		"Retry-After":           header("Seconds to wait before retrying.", true, integer(0)),
 		"WWW-Authenticate":      header("The bearer challenge (RFC 6750).", true, stringSchema()),
 		"X-Total-Count":         header("Items in the whole list.", true, integer(0)),
-		"X-Limit":               header("The page size used.", true, openapi3.NewSchemaRef("", openapi3.NewIntegerSchema().WithMin(1).WithMax(MaxLimit))),
+		"X-Limit":               header("The page size used.", true, openapi3.NewSchemaRef("", openapi3.NewIntegerSchema().WithMin(1).WithMax(handlers.MaxLimit))),
 		"X-Offset":              header("The offset used.", true, integer(0)),
 		"Link":                  header(`The next and previous pages: <path?offset=…&limit=…>; rel="next", <…>; rel="prev", built from the request's own path and query.`, false, stringSchema()),
 		"Location":              header("The path of what was created.", true, stringSchema()),
@@ -228,5 +229,5 @@ func components(c *openapi3.Components, schemas *schemaSet) {
 			Description: "The same token as ?token=, for WebSocket clients that cannot send headers (browsers)."}},
 	}
 	c.Responses = errorResponses()
-	schemas.of(reflect.TypeFor[errEnvelope](), answerMode)
+	schemas.of(reflect.TypeFor[handlers.ErrorEnvelope](), answerMode)
 }

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -8,6 +8,9 @@ import (
 
 	"provisioning/auth"
 	"provisioning/events"
+	"provisioning/handlers"
+	"provisioning/handlers/controlcenter"
+	"provisioning/handlers/orchestrator"
 	"provisioning/hub"
 	"provisioning/outward"
 	"provisioning/projections"
@@ -15,7 +18,7 @@ import (
 	"provisioning/workflow"
 )
 
-// routeDocs describes every route of both APIs, one line each; a route
+// routeDocs describes every route of both handlers.APIs, one line each; a route
 // added to a router without a line here fails the router walk test.
 func routeDocs() []routeDoc {
 	const (
@@ -23,7 +26,7 @@ func routeDocs() []routeDoc {
 		conflict = http.StatusConflict
 	)
 	return []routeDoc{
-		// Both APIs.
+		// Both handlers.APIs.
 		op("GET /health", both, "health", "Is the API up?", text("A sentence saying the API is healthy.")),
 		op("GET /metrics", both, "metrics", "Prometheus metrics", unversioned,
 			raw("text/plain", "The Prometheus text exposition format.", openapi3.NewStringSchema()),
@@ -33,7 +36,7 @@ func routeDocs() []routeDoc {
 
 		// Orchestrator: tasks and workflows.
 		op("GET /tasks", orch, "listTasks", "List tasks, newest first", paged[workflow.Task]("One page of tasks."),
-			query(param("status", "Only tasks in this status.", enumSchema(taskStatuses...)), param("batch_id", "Only the tasks of this batch.", openapi3.NewStringSchema()))),
+			query(param("status", "Only tasks in this status.", enumSchema(orchestrator.TaskStatuses...)), param("batch_id", "Only the tasks of this batch.", openapi3.NewStringSchema()))),
 		op("GET /tasks/{id}", orch, "getTask", "One task", ok[workflow.Task]("The task.")),
 		op("POST /tasks/{id}/cancel", orch, "cancelTask", "Cancel a task", message(200, "Task cancelled"),
 			message(202, "Task cancellation requested; the task is still stopping"), fails(conflict)),
@@ -42,9 +45,9 @@ func routeDocs() []routeDoc {
 		op("POST /workflows/cluster/create", orch, "createCluster", "Submit a cluster workflow", body[workflow.ClusterRequest](false), creates, text("The new task's id.")),
 
 		// Orchestrator: batches.
-		op("POST /batch/execute", orch, "executeBatch", "Submit a batch", body[workflow.BatchRequest](false), creates, ok[batchAccepted]("The batch, accepted; its operations are pending.")),
+		op("POST /batch/execute", orch, "executeBatch", "Submit a batch", body[workflow.BatchRequest](false), creates, ok[orchestrator.BatchAccepted]("The batch, accepted; its operations are pending.")),
 		op("GET /batch/operations", orch, "listBatches", "List batches, newest first", paged[projections.BatchView]("One page of batches, without the operations' results."),
-			query(param("status", "Only batches in this status.", enumSchema(batchStatuses...)))),
+			query(param("status", "Only batches in this status.", enumSchema(orchestrator.BatchStatuses...)))),
 		op("GET /batch/operations/{id}", orch, "getBatch", "One batch, with its operations' results", ok[projections.BatchView]("The batch.")),
 		op("POST /batch/operations/{id}/cancel", orch, "cancelBatch", "Cancel a batch", message(200, "Operation cancelled"),
 			message(202, "Cancellation requested; the batch's tasks are still stopping"), fails(conflict)),
@@ -52,30 +55,30 @@ func routeDocs() []routeDoc {
 		// Orchestrator: state.
 		op("GET /state/workflows/{id}/progress", orch, "workflowProgress", "Progress of a task or a batch", ok[projections.WorkflowProgress]("The progress.")),
 		op("GET /state/workflows/{id}/snapshots", orch, "workflowSnapshots", "Snapshots of a task or a batch, one per status change, oldest first", paged[workflow.Snapshot]("One page of snapshots.")),
-		op("GET /state/system/metrics", orch, "systemMetrics", "Workflow counts and host and process load", ok[systemMetrics]("The metrics; load figures that could not be read are null.")),
-		op("GET /state/system/health", orch, "systemHealth", "Health of every component", rawType[healthEnvelope](MediaTypeV1, "Every component is Healthy."),
-			answerRaw[healthEnvelope](http.StatusServiceUnavailable, "A component is Degraded or Unhealthy: success is false, error says which, data holds the report.")),
-		op("GET /state/statistics", orch, "statistics", "Storage and duration statistics", ok[statistics]("The statistics.")),
+		op("GET /state/system/metrics", orch, "systemMetrics", "Workflow counts and host and process load", ok[orchestrator.SystemMetrics]("The metrics; load figures that could not be read are null.")),
+		op("GET /state/system/health", orch, "systemHealth", "Health of every component", rawType[orchestrator.HealthEnvelope](handlers.MediaTypeV1, "Every component is Healthy."),
+			answerRaw[orchestrator.HealthEnvelope](http.StatusServiceUnavailable, "A component is Degraded or Unhealthy: success is false, error says which, data holds the report.")),
+		op("GET /state/statistics", orch, "statistics", "Storage and duration statistics", ok[orchestrator.Statistics]("The statistics.")),
 
 		// Orchestrator: recovery and history.
 		op("POST /rollback/checkpoints", orch, "createCheckpoint", "Take a checkpoint of every view", body[workflow.CheckpointRequest](false, required("name")), creates,
-			answer(http.StatusCreated, "The checkpoint's id.", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() })),
-		op("GET /rollback/checkpoints", orch, "listCheckpoints", "List checkpoints, newest first", paged[checkpointSummary]("One page of checkpoints.")),
-		op("GET /rollback/checkpoints/{id}", orch, "getCheckpoint", "One checkpoint", ok[checkpointDetail]("The checkpoint.")),
+			enveloped(http.StatusCreated, "The checkpoint's id.", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() })),
+		op("GET /rollback/checkpoints", orch, "listCheckpoints", "List checkpoints, newest first", paged[orchestrator.CheckpointSummary]("One page of checkpoints.")),
+		op("GET /rollback/checkpoints/{id}", orch, "getCheckpoint", "One checkpoint", ok[orchestrator.CheckpointDetail]("The checkpoint.")),
 		op("POST /rollback/execute", orch, "executeRollback", "Compensate the work done after a checkpoint, or given operations",
 			body[workflow.RollbackRequest](false), creates, query(param("wait", "Seconds to wait for the rollback to end (default 30, at most 300).", openapi3.NewIntegerSchema().WithMin(0).WithMax(300))),
 			ok[projections.RollbackResult]("The rollback ended: its result."),
-			answer(http.StatusAccepted, "The rollback still runs: its result so far.", typeOf[projections.RollbackResult]()), fails(conflict)),
+			enveloped(http.StatusAccepted, "The rollback still runs: its result so far.", typeOf[projections.RollbackResult]()), fails(conflict)),
 		op("POST /rollback/restore/{id}", orch, "restoreCheckpoint", "Set the views back to a checkpoint",
-			answer(http.StatusOK, "State restored from checkpoint <id>", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() }),
-			answer(http.StatusAccepted, "Restore from checkpoint <id> recorded; the views are still being set back", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() }),
+			enveloped(http.StatusOK, "State restored from checkpoint <id>", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() }),
+			enveloped(http.StatusAccepted, "Restore from checkpoint <id> recorded; the views are still being set back", func(*schemaSet) *openapi3.SchemaRef { return stringSchema() }),
 			fails(conflict)),
-		op("GET /rollback/statistics", orch, "rollbackStatistics", "Checkpoint and rollback statistics", ok[rollbackStatistics]("The statistics.")),
-		op("GET /events", orch, "listEvents", "The event history, oldest first (audit permission)", paged[historyEvent]("One page of stored events."),
+		op("GET /rollback/statistics", orch, "rollbackStatistics", "Checkpoint and rollback statistics", ok[orchestrator.RollbackStatistics]("The statistics.")),
+		op("GET /events", orch, "listEvents", "The event history, oldest first (audit permission)", paged[orchestrator.HistoryEvent]("One page of stored events."),
 			query(append([]*openapi3.Parameter{param("aggregate", "Only events of this aggregate (task, batch, checkpoint, rollback, …).", openapi3.NewStringSchema()),
 				param("id", "Only events of this aggregate instance (needs aggregate).", openapi3.NewStringSchema())}, historyParams()...)...)),
 		op("GET /state/workflows/{id}/history", orch, "workflowHistory", "The events of a task, a batch and its tasks, or a rollback and its compensations",
-			paged[historyEvent]("One page of the workflow's events, oldest first."), query(historyParams()...)),
+			paged[orchestrator.HistoryEvent]("One page of the workflow's events, oldest first."), query(historyParams()...)),
 
 		// Orchestrator: events out.
 		op("GET /ws", orch, "events", "The event stream (WebSocket)", describedAs(wsDescription), upgrade("The connection is now a WebSocket; each text message is an EventFrame."), messages[hub.Frame](),
@@ -89,25 +92,25 @@ func routeDocs() []routeDoc {
 		op("DELETE /webhooks/{id}", orch, "deleteWebhook", "Delete a webhook endpoint", message(200, "Webhook deleted"), fails(conflict)),
 		op("GET /webhooks/{id}/deliveries", orch, "listDeliveries", "Deliveries to an endpoint, newest first", paged[webhooks.Delivery]("One page of deliveries."),
 			query(param("status", "Only deliveries in this status.", enumSchema(webhooks.DeliveryStatuses...)))),
-		op("POST /webhooks/deliveries/{id}/retry", orch, "retryDelivery", "Retry a delivery", answer(http.StatusAccepted, "The delivery, pending again.", typeOf[webhooks.Delivery]()), fails(conflict)),
+		op("POST /webhooks/deliveries/{id}/retry", orch, "retryDelivery", "Retry a delivery", enveloped(http.StatusAccepted, "The delivery, pending again.", typeOf[webhooks.Delivery]()), fails(conflict)),
 
 		// Control center: sessions.
 		op("GET /.well-known/jwks.json", control, "jwks", "The token verification keys", unversioned,
 			rawType[auth.JWKS]("application/jwk-set+json", "A JWK Set (RFC 7517) of the Ed25519 keys tokens are signed with."), withHeader(200, "Cache-Control")),
 		op("POST /auth/login", control, "login", "Log in", body[auth.LoginRequest](false), ok[auth.Session]("A token, its expiry, and the user."),
 			failsAs(http.StatusUnauthorized, "Invalid username, password or MFA code (one answer for all three)."), fails(http.StatusServiceUnavailable)),
-		op("POST /auth/refresh", control, "refresh", "A new token for the caller; the old one is revoked", body[refreshRequest](true), ok[auth.Session]("The new token and its expiry.")),
+		op("POST /auth/refresh", control, "refresh", "A new token for the caller; the old one is revoked", body[controlcenter.RefreshRequest](true), ok[auth.Session]("The new token and its expiry.")),
 		op("POST /auth/logout", control, "logout", "Revoke the caller's token", message(200, "Successfully logged out")),
 
 		// Control center: users.
-		op("GET /users", control, "listUsers", "List users", paged[userView]("One page of users."),
+		op("GET /users", control, "listUsers", "List users", paged[controlcenter.UserView]("One page of users."),
 			query(param("role", "Only users with this role.", openapi3.NewStringSchema()), param("enabled", "Only enabled (true) or disabled (false) users.", openapi3.NewBoolSchema()))),
 		op("POST /users", control, "createUser", "Create a user", body[auth.CreateUserRequest](false), created[auth.UserCreated]("The user."), fails(conflict), creates),
-		op("GET /users/{id}", control, "getUser", "One user", ok[userView]("The user.")),
+		op("GET /users/{id}", control, "getUser", "One user", ok[controlcenter.UserView]("The user.")),
 		op("PUT /users/{id}", control, "updateUser", "Change a user", body[auth.UpdateUserRequest](false, minProps(1)), message(200, "User updated successfully"), fails(conflict)),
 		op("DELETE /users/{id}", control, "deleteUser", "Delete a user", message(200, "User deleted successfully"), fails(conflict)),
 		op("POST /users/{id}/mfa", control, "enrolMFA", "Start MFA enrolment", ok[auth.MFAEnrolment]("A new TOTP secret, pending until verified."), fails(conflict)),
-		op("POST /users/{id}/mfa/verify", control, "verifyMFA", "Turn MFA on with a code", body[verifyMFARequest](false), message(200, "MFA enabled"), fails(conflict)),
+		op("POST /users/{id}/mfa/verify", control, "verifyMFA", "Turn MFA on with a code", body[controlcenter.VerifyMFARequest](false), message(200, "MFA enabled"), fails(conflict)),
 
 		// Control center: policies and audit.
 		op("GET /policies", control, "listPolicies", "List policies", paged[auth.Policy]("One page of policies.")),
@@ -144,17 +147,17 @@ const wsDescription = "Upgrade to a WebSocket and receive every event as it is s
 // see: enums, bounds, and the fields a request must hold.
 func describeTypes(s *schemaSet) {
 	name := func(v any, n string) { s.names[typeOfValue(v)] = n }
-	name(errEnvelope{}, "Error")
+	name(handlers.ErrorEnvelope{}, "Error")
 	name(workflow.FieldError{}, "FieldError")
 	name(projections.BatchView{}, "Batch")
 	name(projections.OperationView{}, "Operation")
 	name(projections.TaskResult{}, "OperationTask")
-	name(batchAccepted{}, "BatchAccepted")
-	name(healthEnvelope{}, "SystemHealth")
-	name(userView{}, "User")
+	name(orchestrator.BatchAccepted{}, "BatchAccepted")
+	name(orchestrator.HealthEnvelope{}, "SystemHealth")
+	name(controlcenter.UserView{}, "User")
 	name(auth.Session{}, "Session")
 	name(auth.MFAEnrolment{}, "MFAEnrolment")
-	name(verifyMFARequest{}, "VerifyMFARequest")
+	name(controlcenter.VerifyMFARequest{}, "VerifyMFARequest")
 	name(webhooks.Endpoint{}, "Webhook")
 	name(webhooks.Created{}, "WebhookCreated")
 	name(webhooks.Delivery{}, "WebhookDelivery")
@@ -165,9 +168,9 @@ func describeTypes(s *schemaSet) {
 	name(hub.Frame{}, "EventFrame")
 
 	answers, requests := refiner(s, answerMode), refiner(s, requestMode)
-	answers(errEnvelope{}, field("success", constant(false)))
-	answers(workflow.Task{}, field("status", enum(taskStatuses...)), field("progress", between(0, 100)))
-	answers(projections.BatchView{}, field("status", enum(batchStatuses...)), field("progress", between(0, 100)))
+	answers(handlers.ErrorEnvelope{}, field("success", constant(false)))
+	answers(workflow.Task{}, field("status", enum(orchestrator.TaskStatuses...)), field("progress", between(0, 100)))
+	answers(projections.BatchView{}, field("status", enum(orchestrator.BatchStatuses...)), field("progress", between(0, 100)))
 	answers(projections.OperationView{}, field("status", enum(operationStatuses...)), field("progress", between(0, 100)), field("type", enum(events.OpServerBatch, events.OpTaskservBatch, events.OpClusterBatch)))
 	answers(projections.TaskResult{}, field("status", enum(operationStatuses...)), field("progress", between(0, 100)))
 	answers(projections.WorkflowProgress{}, field("kind", enum("task", "batch", "rollback")), field("progress", between(0, 100)),
@@ -175,7 +178,7 @@ func describeTypes(s *schemaSet) {
 	answers(projections.AuditRecord{}, field("result", enum(events.AuditSuccess, events.AuditFailure, events.AuditDenied)), field("details", object))
 	answers(auth.Policy{}, field("enabled", note("Whether the policy's rules apply.")))
 	answers(events.PolicyRule{}, field("effect", enum(auth.Allow, auth.Deny)))
-	answers(healthReport{}, field("overall_status", enum(healthy, degraded, unhealthy)))
+	answers(orchestrator.HealthReport{}, field("overall_status", enum(orchestrator.Healthy, orchestrator.Degraded, orchestrator.Unhealthy)))
 	webhook := []schemaRule{field("status", enum(webhooks.StatusActive, webhooks.StatusDisabled)), field("source", enum(events.WebhookSourceAPI, events.WebhookSourceConfig))}
 	answers(webhooks.Endpoint{}, webhook...)
 	answers(webhooks.Created{}, append(webhook, field("secret", note("The HMAC key of the signatures; shown only in this answer.")))...)
@@ -196,13 +199,13 @@ func describeTypes(s *schemaSet) {
 		field("provider", names...), field("infra", names...), field("settings", path...))
 	requests(webhooks.Request{}, required("url", "events"), field("url", format("uri")), field("events", minItems(1)))
 	requests(auth.LoginRequest{}, required("username", "password"), field("username", maxLen(auth.MaxUsernameLen)), field("mfa_code", note("The current TOTP code; required for users with MFA.")))
-	requests(refreshRequest{}, field("token", note("The token to refresh; the caller's own when absent.")))
+	requests(controlcenter.RefreshRequest{}, field("token", note("The token to refresh; the caller's own when absent.")))
 	requests(auth.CreateUserRequest{}, required("username", "password"), field("username", pattern(auth.UsernamePattern)), field("email", maxLen(auth.MaxEmailLen), format("email")),
 		field("password", minLen(auth.MinPasswordLen), maxLen(auth.MaxPasswordLen)), field("roles", maxItems(auth.MaxRoles), items(pattern(auth.RolePattern))),
 		field("enabled", note("Default true.")))
 	requests(auth.UpdateUserRequest{}, field("email", maxLen(auth.MaxEmailLen)), field("password", minLen(auth.MinPasswordLen), maxLen(auth.MaxPasswordLen)),
 		field("roles", maxItems(auth.MaxRoles), items(pattern(auth.RolePattern))))
-	requests(verifyMFARequest{}, required("code"), field("code", pattern("^[0-9]{"+strconv.Itoa(auth.TOTPDigits)+"}$")))
+	requests(controlcenter.VerifyMFARequest{}, required("code"), field("code", pattern("^[0-9]{"+strconv.Itoa(auth.TOTPDigits)+"}$")))
 	requests(auth.PolicyRequest{}, field("name", maxLen(auth.MaxPolicyNameLen)), field("version", maxLen(auth.MaxPolicyVersionLen)), field("description", maxLen(auth.MaxPolicyDescLen)),
 		field("rules", minItems(1), maxItems(auth.MaxPolicyRules)))
 	requests(events.PolicyRule{}, required("effect", "resource", "action"), field("effect", note("Allow or Deny (any case).")),

@@ -14,7 +14,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/app/apptest"
 	"provisioning/events"
@@ -23,15 +22,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite handlers/openapi/*.json from the route descriptions")
 
-// webhooksStub makes the orchestrator serve its /webhooks routes; the walk
-// never calls it.
-type webhooksStub struct{ handlers.Webhooks }
-
 // routers are both APIs with every optional route switched on.
 func routers() map[handlers.API]*handlers.Mux {
 	return map[handlers.API]*handlers.Mux{
-		handlers.OrchestratorAPI:  (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}, Recovery: &handlers.Recovery{}}).Handler(),
-		handlers.ControlCenterAPI: (&handlers.ControlCenter{Registry: prometheus.NewRegistry()}).Handler(),
+		handlers.OrchestratorAPI:  servedRoutes(handlers.OrchestratorAPI),
+		handlers.ControlCenterAPI: servedRoutes(handlers.ControlCenterAPI),
 	}
 }
 
@@ -49,7 +44,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Fatal(err)
 		}
 		slices.Sort(served)
-		described := handlers.DescribedRoutes(api)
+		described := DescribedRoutes(api)
 		for _, s := range served {
 			if !slices.Contains(described, s) {
 				t.Errorf("%s serves %s, which its OpenAPI description lacks: add a line to routeDocs", api, s)
@@ -158,7 +153,7 @@ func TestOpenAPIServed(t *testing.T) {
 func TestOpenAPIStaticCopy(t *testing.T) {
 	t.Parallel()
 	for _, api := range handlers.APIs {
-		doc, err := handlers.GenerateOpenAPI(api)
+		doc, err := GenerateOpenAPI(api)
 		if err != nil {
 			t.Fatal(err)
 		}

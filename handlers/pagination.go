@@ -14,37 +14,37 @@ const (
 	MaxLimit     = 1000
 )
 
-// page is a parsed limit and offset.
-type page struct {
+// Page is a parsed limit and offset.
+type Page struct {
 	Limit, Offset int
 }
 
-// parsePage reads limit (1..MaxLimit, default DefaultLimit) and offset
+// ParsePage reads limit (1..MaxLimit, default DefaultLimit) and offset
 // (>= 0, default 0); anything else is 400.
-func parsePage(r *http.Request) (page, error) {
-	p := page{Limit: DefaultLimit}
+func ParsePage(r *http.Request) (Page, error) {
+	p := Page{Limit: DefaultLimit}
 	q := r.URL.Query()
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
-			return p, errorf(http.StatusBadRequest, "limit must be an integer from 1 to %d, not %q", MaxLimit, v)
+			return p, Errorf(http.StatusBadRequest, "limit must be an integer from 1 to %d, not %q", MaxLimit, v)
 		}
 		p.Limit = n
 	}
 	if v := q.Get("offset"); v != "" || q.Has("offset") {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return p, errorf(http.StatusBadRequest, "offset must be an integer >= 0, not %q", v)
+			return p, Errorf(http.StatusBadRequest, "offset must be an integer >= 0, not %q", v)
 		}
 		p.Offset = n
 	}
 	return p, nil
 }
 
-// writePage writes one page of a list with X-Total-Count, X-Limit,
+// WritePage writes one page of a list with X-Total-Count, X-Limit,
 // X-Offset and a Link header whose next and prev keep the request's own
 // path and other parameters.
-func writePage[T any](w http.ResponseWriter, r *http.Request, p page, total int, items []T) error {
+func WritePage[T any](w http.ResponseWriter, r *http.Request, p Page, total int, items []T) error {
 	h := w.Header()
 	h.Set("X-Total-Count", strconv.Itoa(total))
 	h.Set("X-Limit", strconv.Itoa(p.Limit))
@@ -62,7 +62,7 @@ func writePage[T any](w http.ResponseWriter, r *http.Request, p page, total int,
 	if items == nil {
 		items = []T{}
 	}
-	return writeJSON(w, http.StatusOK, items)
+	return WriteJSON(w, http.StatusOK, items)
 }
 
 func link(r *http.Request, offset, limit int, rel string) string {

@@ -150,7 +150,7 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 	st := &limitState{}
 	over := rl.OnLimit(w, r.WithContext(context.WithValue(r.Context(), limitStateKey{}, st)), name+":"+key)
 	if st.err != nil {
-		logger(r.Context()).Warn("rate limit not checked, request let through", "limiter", name, "err", st.err)
+		Logger(r.Context()).Warn("rate limit not checked, request let through", "limiter", name, "err", st.err)
 		return false
 	}
 	if !over {
@@ -163,7 +163,7 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 		w.Header().Set("X-RateLimit-Remaining", "0")
 	}
 	lim := l.limits[name]
-	writeError(w, r, errorf(http.StatusTooManyRequests, "rate limit exceeded: at most %d requests per %s; retry after %s seconds",
+	WriteError(w, r, Errorf(http.StatusTooManyRequests, "rate limit exceeded: at most %d requests per %s; retry after %s seconds",
 		lim.Requests, lim.Window, w.Header().Get("Retry-After")))
 	return true
 }

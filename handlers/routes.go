@@ -58,7 +58,7 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (h HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h(w, r); err != nil {
-		writeError(w, r, err)
+		WriteError(w, r, err)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/auth"
 	"provisioning/handlers"
@@ -33,8 +32,8 @@ func TestEveryRouteIsProtected(t *testing.T) {
 		mux  *handlers.Mux
 		base string
 	}{
-		{"orchestrator", (&handlers.Orchestrator{Registry: prometheus.NewRegistry(), Webhooks: webhooksStub{}, Recovery: &handlers.Recovery{}}).Handler(), in.OrchestratorURL()},
-		{"control center", (&handlers.ControlCenter{Registry: prometheus.NewRegistry()}).Handler(), in.ControlURL()},
+		{"orchestrator", servedRoutes(handlers.OrchestratorAPI), in.OrchestratorURL()},
+		{"control center", servedRoutes(handlers.ControlCenterAPI), in.ControlURL()},
 	}
 	seen := 0
 	for _, api := range apis {

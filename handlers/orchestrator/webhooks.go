@@ -1,4 +1,4 @@
-package handlers
+package orchestrator
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"provisioning/eventstore"
+	"provisioning/handlers"
 	"provisioning/webhooks"
 )
 
@@ -24,85 +25,85 @@ type Webhooks interface {
 }
 
 func caller(r *http.Request) webhooks.Caller {
-	return webhooks.Caller{Actor: Actor(r), CorrelationID: RequestID(r.Context())}
+	return webhooks.Caller{Actor: handlers.Actor(r), CorrelationID: handlers.RequestID(r.Context())}
 }
 
 // webhookError maps the service's sentinels to client errors.
 func webhookError(err error) error {
 	switch {
 	case errors.Is(err, webhooks.ErrConfigured), errors.Is(err, webhooks.ErrInFlight):
-		return errorf(http.StatusConflict, "%s", err.Error())
+		return handlers.Errorf(http.StatusConflict, "%s", err.Error())
 	case errors.Is(err, eventstore.ErrConflict):
-		return errorf(http.StatusConflict, "it changed meanwhile; read it again and retry")
+		return handlers.Errorf(http.StatusConflict, "it changed meanwhile; read it again and retry")
 	}
 	return err
 }
 
 // createWebhook registers an endpoint; the answer is the only time its
 // secret is shown.
-func (o *Orchestrator) createWebhook(w http.ResponseWriter, r *http.Request) error {
+func (o *API) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	var req webhooks.Request
-	if err := decodeJSON(r, &req); err != nil {
+	if err := handlers.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	created, err := o.Webhooks.Create(r.Context(), caller(r), req, idempotency(r)...)
+	created, err := o.Webhooks.Create(r.Context(), caller(r), req, handlers.Idempotent(r)...)
 	if err != nil {
 		return webhookError(err)
 	}
 	w.Header().Set("Location", "/webhooks/"+created.ID)
-	return writeJSON(w, http.StatusCreated, created)
+	return handlers.WriteJSON(w, http.StatusCreated, created)
 }
 
-func (o *Orchestrator) listWebhooks(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage(r)
+func (o *API) listWebhooks(w http.ResponseWriter, r *http.Request) error {
+	p, err := handlers.ParsePage(r)
 	if err != nil {
 		return err
 	}
 	list, total := o.Webhooks.Endpoints(p.Offset, p.Limit)
-	return writePage(w, r, p, total, list)
+	return handlers.WritePage(w, r, p, total, list)
 }
 
-func (o *Orchestrator) getWebhook(w http.ResponseWriter, r *http.Request) error {
+func (o *API) getWebhook(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	ep, ok := o.Webhooks.Endpoint(id)
 	if !ok {
-		return errorf(http.StatusNotFound, "webhook %s not found", id)
+		return handlers.Errorf(http.StatusNotFound, "webhook %s not found", id)
 	}
-	return writeJSON(w, http.StatusOK, ep)
+	return handlers.WriteJSON(w, http.StatusOK, ep)
 }
 
-func (o *Orchestrator) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
+func (o *API) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	if err := o.Webhooks.Delete(r.Context(), caller(r), id); err != nil {
 		return webhookError(err)
 	}
-	return writeJSON(w, http.StatusOK, "Webhook deleted")
+	return handlers.WriteJSON(w, http.StatusOK, "Webhook deleted")
 }
 
-func (o *Orchestrator) listDeliveries(w http.ResponseWriter, r *http.Request) error {
+func (o *API) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	p, err := parsePage(r)
+	p, err := handlers.ParsePage(r)
 	if err != nil {
 		return err
 	}
 	status := r.URL.Query().Get("status")
 	if status != "" && !oneOf(status, webhooks.DeliveryStatuses) {
-		return errorf(http.StatusBadRequest, "status must be one of %s, not %q", strings.Join(webhooks.DeliveryStatuses, ", "), status)
+		return handlers.Errorf(http.StatusBadRequest, "status must be one of %s, not %q", strings.Join(webhooks.DeliveryStatuses, ", "), status)
 	}
 	if _, ok := o.Webhooks.Endpoint(id); !ok {
-		return errorf(http.StatusNotFound, "webhook %s not found", id)
+		return handlers.Errorf(http.StatusNotFound, "webhook %s not found", id)
 	}
 	list, total := o.Webhooks.Deliveries(id, status, p.Offset, p.Limit)
-	return writePage(w, r, p, total, list)
+	return handlers.WritePage(w, r, p, total, list)
 }
 
 // retryDelivery queues one more round of attempts of a delivery; the
 // answer is the delivery, now pending.
-func (o *Orchestrator) retryDelivery(w http.ResponseWriter, r *http.Request) error {
+func (o *API) retryDelivery(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	d, err := o.Webhooks.Retry(r.Context(), caller(r), id)
 	if err != nil {
 		return webhookError(err)
 	}
-	return writeJSON(w, http.StatusAccepted, d)
+	return handlers.WriteJSON(w, http.StatusAccepted, d)
 }

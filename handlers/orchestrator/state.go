@@ -1,4 +1,4 @@
-package handlers
+package orchestrator
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/eventstore"
+	"provisioning/handlers"
 	"provisioning/monitor"
 	"provisioning/projections"
 	"provisioning/workflow"
@@ -29,34 +30,34 @@ type LoadSource interface {
 
 // Health statuses.
 const (
-	healthy   = "Healthy"
-	degraded  = "Degraded"
-	unhealthy = "Unhealthy"
+	Healthy   = "Healthy"
+	Degraded  = "Degraded"
+	Unhealthy = "Unhealthy"
 )
 
 // workflowProgress answers for a task id or a batch id.
-func (o *Orchestrator) workflowProgress(w http.ResponseWriter, r *http.Request) error {
+func (o *API) workflowProgress(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
 	now := time.Now()
 	if t, ok := o.Tasks.Get(id); ok {
-		return writeJSON(w, http.StatusOK, projections.TaskProgress(t, o.Tasks.Runs(), now))
+		return handlers.WriteJSON(w, http.StatusOK, projections.TaskProgress(t, o.Tasks.Runs(), now))
 	}
 	if p, ok := o.Batches.Progress(id, o.Tasks.Runs(), now); ok {
-		return writeJSON(w, http.StatusOK, p)
+		return handlers.WriteJSON(w, http.StatusOK, p)
 	}
 	if o.Recovery != nil {
 		if p, ok := o.Recovery.Rollbacks.RollbackProgress(id, o.Tasks.Runs(), now); ok {
-			return writeJSON(w, http.StatusOK, p)
+			return handlers.WriteJSON(w, http.StatusOK, p)
 		}
 	}
-	return errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
+	return handlers.Errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
 }
 
 // workflowSnapshots lists a task's or a batch's snapshots, one per status
 // change, oldest first, paginated.
-func (o *Orchestrator) workflowSnapshots(w http.ResponseWriter, r *http.Request) error {
+func (o *API) workflowSnapshots(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	p, err := parsePage(r)
+	p, err := handlers.ParsePage(r)
 	if err != nil {
 		return err
 	}
@@ -68,22 +69,22 @@ func (o *Orchestrator) workflowSnapshots(w http.ResponseWriter, r *http.Request)
 	} else if s, ok := o.rollbackSnapshots(id); ok {
 		snaps = s
 	} else {
-		return errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
+		return handlers.Errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
 	}
 	from, to := min(p.Offset, len(snaps)), min(p.Offset+p.Limit, len(snaps))
-	return writePage(w, r, p, len(snaps), snaps[from:to])
+	return handlers.WritePage(w, r, p, len(snaps), snaps[from:to])
 }
 
-// systemLoad is the load part of GET /state/system/metrics; figures that
+// SystemLoad is the load part of GET /state/system/metrics; figures that
 // could not be read are null.
-type systemLoad struct {
+type SystemLoad struct {
 	CPUUsage    *float64 `json:"cpu_usage"`
 	MemoryUsage *float64 `json:"memory_usage"`
 	MemoryTotal *float64 `json:"memory_total,omitempty"`
 	DiskUsage   *float64 `json:"disk_usage"`
 }
 
-type systemMetrics struct {
+type SystemMetrics struct {
 	TotalWorkflows     int        `json:"total_workflows"`
 	ActiveWorkflows    int        `json:"active_workflows"`
 	CompletedWorkflows int        `json:"completed_workflows"`
@@ -91,8 +92,8 @@ type systemMetrics struct {
 	CancelledWorkflows int        `json:"cancelled_workflows"`
 	TotalBatches       int        `json:"total_batches"`
 	ActiveBatches      int        `json:"active_batches"`
-	SystemLoad         systemLoad `json:"system_load"`
-	ProcessLoad        systemLoad `json:"process_load"`
+	SystemLoad         SystemLoad `json:"system_load"`
+	ProcessLoad        SystemLoad `json:"process_load"`
 	SampledAt          *time.Time `json:"sampled_at"`
 }
 
@@ -100,9 +101,9 @@ type systemMetrics struct {
 // by the task view; the load is this host's (CPU %, memory in use in MB,
 // the data directory's disk %) and this process's (CPU % of one core,
 // resident MB), sampled by the monitor.
-func (o *Orchestrator) systemMetrics(w http.ResponseWriter, r *http.Request) error {
+func (o *API) systemMetrics(w http.ResponseWriter, r *http.Request) error {
 	counts := o.Tasks.Counts()
-	m := systemMetrics{
+	m := SystemMetrics{
 		ActiveWorkflows:    counts[events.StatusPending] + counts[events.StatusRunning],
 		CompletedWorkflows: counts[events.StatusCompleted],
 		FailedWorkflows:    counts[events.StatusFailed],
@@ -119,33 +120,33 @@ func (o *Orchestrator) systemMetrics(w http.ResponseWriter, r *http.Request) err
 	}
 	if o.Load != nil {
 		if s, err := o.Load.Latest(); err == nil {
-			m.SystemLoad = systemLoad{CPUUsage: &s.HostCPU, MemoryUsage: &s.HostMemoryMB, MemoryTotal: &s.HostTotalMB, DiskUsage: &s.DiskUsage}
-			m.ProcessLoad = systemLoad{CPUUsage: &s.ProcessCPU, MemoryUsage: &s.ProcessMemory}
+			m.SystemLoad = SystemLoad{CPUUsage: &s.HostCPU, MemoryUsage: &s.HostMemoryMB, MemoryTotal: &s.HostTotalMB, DiskUsage: &s.DiskUsage}
+			m.ProcessLoad = SystemLoad{CPUUsage: &s.ProcessCPU, MemoryUsage: &s.ProcessMemory}
 			m.SampledAt = &s.At
 		}
 	}
-	return writeJSON(w, http.StatusOK, m)
+	return handlers.WriteJSON(w, http.StatusOK, m)
 }
 
-type healthReport struct {
+type HealthReport struct {
 	OverallStatus string            `json:"overall_status"`
 	Components    map[string]string `json:"components"`
 	Details       map[string]string `json:"details,omitempty"`
 	LastCheck     time.Time         `json:"last_check"`
 }
 
-// healthEnvelope carries the report on a 503 too: a failing check is an
+// HealthEnvelope carries the report on a 503 too: a failing check is an
 // error (success false) whose details a client still wants.
-type healthEnvelope struct {
+type HealthEnvelope struct {
 	Success bool         `json:"success"`
 	Error   string       `json:"error,omitempty"`
-	Data    healthReport `json:"data"`
+	Data    HealthReport `json:"data"`
 }
 
 // systemHealth runs every check (each bounded) and answers 503 when the
 // system is Degraded or Unhealthy.
-func (o *Orchestrator) systemHealth(w http.ResponseWriter, r *http.Request) error {
-	rep := healthReport{OverallStatus: healthy, Components: map[string]string{}, Details: map[string]string{}, LastCheck: time.Now().UTC()}
+func (o *API) systemHealth(w http.ResponseWriter, r *http.Request) error {
+	rep := HealthReport{OverallStatus: Healthy, Components: map[string]string{}, Details: map[string]string{}, LastCheck: time.Now().UTC()}
 	names := make([]string, 0, len(o.Health))
 	for name := range o.Health {
 		names = append(names, name)
@@ -161,19 +162,19 @@ func (o *Orchestrator) systemHealth(w http.ResponseWriter, r *http.Request) erro
 			rep.Details[name] = detail
 		}
 		switch {
-		case status == unhealthy:
-			rep.OverallStatus = unhealthy
-		case status != healthy && rep.OverallStatus == healthy:
-			rep.OverallStatus = degraded
+		case status == Unhealthy:
+			rep.OverallStatus = Unhealthy
+		case status != Healthy && rep.OverallStatus == Healthy:
+			rep.OverallStatus = Degraded
 		}
-		if status != healthy {
+		if status != Healthy {
 			problems = append(problems, fmt.Sprintf("%s is %s", name, status))
 		}
 	}
-	if rep.OverallStatus == healthy {
-		return writeBody(w, http.StatusOK, healthEnvelope{Success: true, Data: rep})
+	if rep.OverallStatus == Healthy {
+		return handlers.WriteBody(w, http.StatusOK, HealthEnvelope{Success: true, Data: rep})
 	}
-	return writeBody(w, http.StatusServiceUnavailable, healthEnvelope{Error: "system is " + rep.OverallStatus + ": " + strings.Join(problems, ", "), Data: rep})
+	return handlers.WriteBody(w, http.StatusServiceUnavailable, HealthEnvelope{Error: "system is " + rep.OverallStatus + ": " + strings.Join(problems, ", "), Data: rep})
 }
 
 // StorageCheck is the storage component: JetStream answers and every
@@ -182,7 +183,7 @@ func StorageCheck(store *eventstore.Store) HealthCheck {
 	return func(ctx context.Context) (string, string) {
 		usage, err := store.Usage(ctx)
 		if err != nil {
-			return unhealthy, "JetStream does not answer: " + err.Error()
+			return Unhealthy, "JetStream does not answer: " + err.Error()
 		}
 		have := map[string]bool{}
 		for _, u := range usage {
@@ -190,14 +191,14 @@ func StorageCheck(store *eventstore.Store) HealthCheck {
 		}
 		for _, st := range events.Streams {
 			if !have[st.Name] {
-				return unhealthy, "stream " + st.Name + " is missing"
+				return Unhealthy, "stream " + st.Name + " is missing"
 			}
 		}
-		return healthy, ""
+		return Healthy, ""
 	}
 }
 
-type statistics struct {
+type Statistics struct {
 	TotalWorkflows          int                      `json:"total_workflows"`
 	TotalBatches            int                      `json:"total_batches"`
 	ActiveSnapshots         int                      `json:"active_snapshots"`
@@ -211,12 +212,12 @@ type statistics struct {
 // statistics: storage from JetStream's own byte counts, durations (in
 // seconds) from the tasks and batches that finished, snapshots held by
 // the views.
-func (o *Orchestrator) statistics(w http.ResponseWriter, r *http.Request) error {
+func (o *API) statistics(w http.ResponseWriter, r *http.Request) error {
 	usage, err := o.Store.Usage(r.Context())
 	if err != nil {
 		return err
 	}
-	st := statistics{Streams: usage, ActiveSnapshots: o.Tasks.SnapshotCount() + o.Batches.SnapshotCount()}
+	st := Statistics{Streams: usage, ActiveSnapshots: o.Tasks.SnapshotCount() + o.Batches.SnapshotCount()}
 	for _, u := range usage {
 		st.StorageBytes += u.Bytes
 	}
@@ -234,7 +235,7 @@ func (o *Orchestrator) statistics(w http.ResponseWriter, r *http.Request) error 
 	}
 	st.AverageWorkflowDuration = roundSeconds(all.Mean())
 	st.AverageBatchDuration = roundSeconds(o.Batches.Runs().Mean())
-	return writeJSON(w, http.StatusOK, st)
+	return handlers.WriteJSON(w, http.StatusOK, st)
 }
 
 func roundSeconds(d time.Duration) float64 {

@@ -1,4 +1,4 @@
-package handlers
+package orchestrator
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"provisioning/events"
+	"provisioning/handlers"
 	"provisioning/hub"
 	"provisioning/outward"
 )
@@ -40,9 +41,9 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 // metadata, seq}. The guard has authenticated the caller (the token may
 // come as ?token=). Options: events= (comma-separated types), task_id=,
 // batch_id=, since= (replay from that sequence, inclusive, then live).
-func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) error {
+func (o *API) websocket(w http.ResponseWriter, r *http.Request) error {
 	if o.Hub == nil {
-		return errorf(http.StatusServiceUnavailable, "event streaming is not configured")
+		return handlers.Errorf(http.StatusServiceUnavailable, "event streaming is not configured")
 	}
 	filter, since, err := streamOptions(r.URL.Query())
 	if err != nil {
@@ -62,7 +63,7 @@ func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) error {
 	// The origin was checked above, against our own list.
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
-		logger(r.Context()).Info("websocket upgrade failed", "err", err)
+		handlers.Logger(r.Context()).Info("websocket upgrade failed", "err", err)
 		return nil
 	}
 	defer c.CloseNow()
@@ -121,7 +122,7 @@ func (o *Orchestrator) websocket(w http.ResponseWriter, r *http.Request) error {
 
 // WebSocketHandler is the /ws handler without the router's middleware,
 // for programs that serve it themselves (the benchmarks).
-func (o *Orchestrator) WebSocketHandler() http.Handler { return HandlerFunc(o.websocket) }
+func (o *API) WebSocketHandler() http.Handler { return handlers.HandlerFunc(o.websocket) }
 
 // streamOptions parses the query of /ws (and of event tails).
 func streamOptions(q url.Values) (hub.Filter, uint64, error) {
@@ -131,7 +132,7 @@ func streamOptions(q url.Values) (hub.Filter, uint64, error) {
 		for _, t := range strings.Split(v, ",") {
 			t = strings.TrimSpace(t)
 			if _, ok := events.AggregateOf(events.Type(t)); !ok || outward.InternalType(events.Type(t)) {
-				return f, 0, errorf(http.StatusBadRequest, "events: %q is not an event type", t)
+				return f, 0, handlers.Errorf(http.StatusBadRequest, "events: %q is not an event type", t)
 			}
 			f.Types[events.Type(t)] = true
 		}
@@ -139,7 +140,7 @@ func streamOptions(q url.Values) (hub.Filter, uint64, error) {
 	for name, dst := range map[string]*string{"task_id": &f.TaskID, "batch_id": &f.BatchID} {
 		if v := q.Get(name); v != "" {
 			if !events.ValidID(v) {
-				return f, 0, errorf(http.StatusBadRequest, "%s: %q is not an id", name, v)
+				return f, 0, handlers.Errorf(http.StatusBadRequest, "%s: %q is not an id", name, v)
 			}
 			*dst = v
 		}
@@ -148,7 +149,7 @@ func streamOptions(q url.Values) (hub.Filter, uint64, error) {
 	if v := q.Get("since"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
-			return f, 0, errorf(http.StatusBadRequest, "since must be a stream sequence >= 1, not %q", v)
+			return f, 0, handlers.Errorf(http.StatusBadRequest, "since must be a stream sequence >= 1, not %q", v)
 		}
 		since = n
 	}
@@ -159,14 +160,14 @@ func streamOptions(q url.Values) (hub.Filter, uint64, error) {
 // the envelope (the WebSocket library would answer in plain text): 426
 // naming the protocol (RFC 6455 4.2.2), 400 without a key.
 func checkHandshake(r *http.Request) error {
-	upgrade := errorf(http.StatusUpgradeRequired, "GET /ws is a WebSocket: send a WebSocket handshake (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13)")
+	upgrade := handlers.Errorf(http.StatusUpgradeRequired, "GET /ws is a WebSocket: send a WebSocket handshake (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13)")
 	upgrade.Header = http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-WebSocket-Version": {"13"}}
 	switch {
 	case !headerHasToken(r.Header, "Connection", "upgrade"), !headerHasToken(r.Header, "Upgrade", "websocket"),
 		r.Header.Get("Sec-WebSocket-Version") != "13":
 		return upgrade
 	case r.Header.Get("Sec-WebSocket-Key") == "":
-		return errorf(http.StatusBadRequest, "the WebSocket handshake has no Sec-WebSocket-Key")
+		return handlers.Errorf(http.StatusBadRequest, "the WebSocket handshake has no Sec-WebSocket-Key")
 	}
 	return nil
 }
@@ -187,14 +188,14 @@ func headerHasToken(h http.Header, name, token string) bool {
 // checkOrigin lets non-browser clients (no Origin) and pages of this
 // server's own host through, and any origin host matching one of
 // WSOrigins (path.Match patterns, e.g. "*.example.com").
-func (o *Orchestrator) checkOrigin(r *http.Request) error {
+func (o *API) checkOrigin(r *http.Request) error {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return nil
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
-		return errorf(http.StatusForbidden, "origin %q is not allowed", origin)
+		return handlers.Errorf(http.StatusForbidden, "origin %q is not allowed", origin)
 	}
 	if strings.EqualFold(u.Host, r.Host) {
 		return nil
@@ -204,10 +205,10 @@ func (o *Orchestrator) checkOrigin(r *http.Request) error {
 			return nil
 		}
 	}
-	return errorf(http.StatusForbidden, "origin %s is not allowed (see --ws-allowed-origins)", u.Host)
+	return handlers.Errorf(http.StatusForbidden, "origin %s is not allowed (see --ws-allowed-origins)", u.Host)
 }
 
-func (o *Orchestrator) wsPing() time.Duration {
+func (o *API) wsPing() time.Duration {
 	if o.WSPing > 0 {
 		return o.WSPing
 	}

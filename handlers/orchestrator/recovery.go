@@ -1,4 +1,4 @@
-package handlers
+package orchestrator
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/eventstore"
+	"provisioning/handlers"
 	"provisioning/projections"
 	"provisioning/workflow"
 )
@@ -32,9 +33,9 @@ type Recovery struct {
 // MaxRollbackWait bounds the wait= of POST /rollback/execute.
 const MaxRollbackWait = 300 * time.Second
 
-// checkpointSummary is a checkpoint in GET /rollback/checkpoints;
-// checkpointDetail adds the operations count.
-type checkpointSummary struct {
+// CheckpointSummary is a checkpoint in GET /rollback/checkpoints;
+// CheckpointDetail adds the operations count.
+type CheckpointSummary struct {
 	ID          string    `json:"id"`
 	Name        string    `json:"name"`
 	Description string    `json:"description"`
@@ -43,20 +44,20 @@ type checkpointSummary struct {
 	Seq         uint64    `json:"seq"`
 }
 
-type checkpointDetail struct {
-	checkpointSummary
+type CheckpointDetail struct {
+	CheckpointSummary
 	OperationsCount int `json:"operations_count"`
 }
 
-func summary(c projections.Checkpoint) checkpointSummary {
-	return checkpointSummary{ID: c.ID, Name: c.Name, Description: c.Description, CreatedAt: c.CreatedAt, Size: sizeText(c.SizeBytes), Seq: c.Seq}
+func summary(c projections.Checkpoint) CheckpointSummary {
+	return CheckpointSummary{ID: c.ID, Name: c.Name, Description: c.Description, CreatedAt: c.CreatedAt, Size: sizeText(c.SizeBytes), Seq: c.Seq}
 }
 
 // createCheckpoint captures every view between two events, stores them
 // in the checkpoint object store and records CheckpointCreated.
-func (o *Orchestrator) createCheckpoint(w http.ResponseWriter, r *http.Request) error {
+func (o *API) createCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	var req workflow.CheckpointRequest
-	if err := decodeJSON(r, &req); err != nil {
+	if err := handlers.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	if err := req.Validate(); err != nil {
@@ -73,8 +74,8 @@ func (o *Orchestrator) createCheckpoint(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	stamp(r, &e)
-	stored, err := o.Store.Append(r.Context(), e, append(idempotency(r), eventstore.ExpectLast(0))...)
+	handlers.Stamp(r, &e)
+	stored, err := o.Store.Append(r.Context(), e, append(handlers.Idempotent(r), eventstore.ExpectLast(0))...)
 	if err != nil || stored.AggregateID != id {
 		// Not recorded, or a repeated Idempotency-Key found the first
 		// checkpoint: this capture is nobody's.
@@ -86,55 +87,55 @@ func (o *Orchestrator) createCheckpoint(w http.ResponseWriter, r *http.Request) 
 	if err := o.waitFor(r, stored.Seq); err != nil {
 		return err
 	}
-	noteResource(r, "checkpoints/"+stored.AggregateID)
-	return writeJSON(w, http.StatusCreated, stored.AggregateID)
+	handlers.NoteResource(r, "checkpoints/"+stored.AggregateID)
+	return handlers.WriteJSON(w, http.StatusCreated, stored.AggregateID)
 }
 
-func (o *Orchestrator) waitFor(r *http.Request, seq uint64) error {
+func (o *API) waitFor(r *http.Request, seq uint64) error {
 	ctx, cancel := context.WithTimeout(r.Context(), o.readWait())
 	defer cancel()
 	return o.View.WaitFor(ctx, seq)
 }
 
-func (o *Orchestrator) listCheckpoints(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage(r)
+func (o *API) listCheckpoints(w http.ResponseWriter, r *http.Request) error {
+	p, err := handlers.ParsePage(r)
 	if err != nil {
 		return err
 	}
 	cps, total := o.Recovery.Checkpoints.List(p.Offset, p.Limit)
-	out := make([]checkpointSummary, len(cps))
+	out := make([]CheckpointSummary, len(cps))
 	for i, c := range cps {
 		out[i] = summary(c)
 	}
-	return writePage(w, r, p, total, out)
+	return handlers.WritePage(w, r, p, total, out)
 }
 
 // checkpoint is the checkpoint the route's {id} names; 404 when there is
 // none.
-func (o *Orchestrator) checkpoint(r *http.Request) (projections.Checkpoint, error) {
+func (o *API) checkpoint(r *http.Request) (projections.Checkpoint, error) {
 	id := chi.URLParam(r, "id")
 	c, ok := o.Recovery.Checkpoints.Get(id)
 	if !ok {
-		return projections.Checkpoint{}, errorf(http.StatusNotFound, "checkpoint %s not found", id)
+		return projections.Checkpoint{}, handlers.Errorf(http.StatusNotFound, "checkpoint %s not found", id)
 	}
 	return c, nil
 }
 
-func (o *Orchestrator) getCheckpoint(w http.ResponseWriter, r *http.Request) error {
+func (o *API) getCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	c, err := o.checkpoint(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, checkpointDetail{checkpointSummary: summary(c), OperationsCount: c.OperationsCount})
+	return handlers.WriteJSON(w, http.StatusOK, CheckpointDetail{CheckpointSummary: summary(c), OperationsCount: c.OperationsCount})
 }
 
 // executeRollback resolves the request into the tasks to compensate,
 // records RollbackStarted (the rollback coordinators take it from there)
 // and waits, bounded by ?wait= seconds, for the rollback to end: 200 with
 // its result, or 202 with the result so far and status Running.
-func (o *Orchestrator) executeRollback(w http.ResponseWriter, r *http.Request) error {
+func (o *API) executeRollback(w http.ResponseWriter, r *http.Request) error {
 	var req workflow.RollbackRequest
-	if err := decodeJSON(r, &req); err != nil {
+	if err := handlers.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	if err := req.Validate(); err != nil {
@@ -148,7 +149,7 @@ func (o *Orchestrator) executeRollback(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	noteResource(r, "rollbacks/"+id)
+	handlers.NoteResource(r, "rollbacks/"+id)
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	done := func() bool { t, _ := o.Recovery.Rollbacks.Terminal(id); return t }
@@ -157,8 +158,8 @@ func (o *Orchestrator) executeRollback(w http.ResponseWriter, r *http.Request) e
 		status = http.StatusAccepted
 	}
 	res, _ := o.Recovery.Rollbacks.Result(id, time.Now())
-	noteDetail(r, "operations_total", res.OperationsTotal)
-	return writeJSON(w, status, res)
+	handlers.NoteDetail(r, "operations_total", res.OperationsTotal)
+	return handlers.WriteJSON(w, status, res)
 }
 
 // startRollback records the rollback and returns its id. The targets are
@@ -166,14 +167,14 @@ func (o *Orchestrator) executeRollback(w http.ResponseWriter, r *http.Request) e
 // the last RollbackStarted, which the append expects: a rollback started
 // meanwhile (whose targets these views do not exclude yet) makes it
 // decide again once the views hold it.
-func (o *Orchestrator) startRollback(r *http.Request, req workflow.RollbackRequest) (string, error) {
+func (o *API) startRollback(r *http.Request, req workflow.RollbackRequest) (string, error) {
 	fence := eventstore.Fence{Subject: events.TypeSubject(events.RollbackStarted)}
 	view := eventstore.Bounded(o.View, o.readWait())
 	stored, err := o.Store.DecideFolded(r.Context(), fence, view, func(events.Envelope, bool) (*events.Envelope, error) {
 		return o.rollbackStarted(r, req)
-	}, idempotency(r)...)
+	}, handlers.Idempotent(r)...)
 	if errors.Is(err, eventstore.ErrConflict) {
-		return "", errorf(http.StatusConflict, "other rollbacks kept starting meanwhile; retry")
+		return "", handlers.Errorf(http.StatusConflict, "other rollbacks kept starting meanwhile; retry")
 	}
 	if err != nil {
 		return "", err
@@ -183,7 +184,7 @@ func (o *Orchestrator) startRollback(r *http.Request, req workflow.RollbackReque
 
 // rollbackStarted is the RollbackStarted of req, its targets found in
 // the views.
-func (o *Orchestrator) rollbackStarted(r *http.Request, req workflow.RollbackRequest) (*events.Envelope, error) {
+func (o *API) rollbackStarted(r *http.Request, req workflow.RollbackRequest) (*events.Envelope, error) {
 	q := projections.TargetQuery{IDs: req.OperationIDs}
 	if req.CheckpointID != "" {
 		c, ok := o.Recovery.Checkpoints.Get(req.CheckpointID)
@@ -197,13 +198,13 @@ func (o *Orchestrator) rollbackStarted(r *http.Request, req workflow.RollbackReq
 	views := projections.RollbackViews{Tasks: o.Tasks, Batches: o.Batches, Rollbacks: o.Recovery.Rollbacks}
 	targets, err := views.Targets(q)
 	if errors.Is(err, projections.ErrRollbackBusy) {
-		return nil, errorf(http.StatusConflict, "%s", err.Error())
+		return nil, handlers.Errorf(http.StatusConflict, "%s", err.Error())
 	}
 	if err != nil {
 		return nil, err
 	}
 	if len(targets) > workflow.MaxRollbackTargets {
-		return nil, errorf(http.StatusUnprocessableEntity, "%d tasks to compensate, more than %d: roll back in parts with operation_ids",
+		return nil, handlers.Errorf(http.StatusUnprocessableEntity, "%d tasks to compensate, more than %d: roll back in parts with operation_ids",
 			len(targets), workflow.MaxRollbackTargets)
 	}
 	id := events.NewID()
@@ -215,11 +216,11 @@ func (o *Orchestrator) rollbackStarted(r *http.Request, req workflow.RollbackReq
 	if err != nil {
 		return nil, err
 	}
-	stamp(r, &e)
+	handlers.Stamp(r, &e)
 	return &e, nil
 }
 
-func (o *Orchestrator) rollbackWait(r *http.Request) (time.Duration, error) {
+func (o *API) rollbackWait(r *http.Request) (time.Duration, error) {
 	v := r.URL.Query().Get("wait")
 	if v == "" {
 		if o.Recovery.RollbackWait > 0 {
@@ -229,7 +230,7 @@ func (o *Orchestrator) rollbackWait(r *http.Request) (time.Duration, error) {
 	}
 	n, err := strconv.ParseFloat(v, 64)
 	if err != nil || n < 0 || time.Duration(n*float64(time.Second)) > MaxRollbackWait {
-		return 0, errorf(http.StatusBadRequest, "wait must be a number of seconds from 0 to %.0f, not %q", MaxRollbackWait.Seconds(), v)
+		return 0, handlers.Errorf(http.StatusBadRequest, "wait must be a number of seconds from 0 to %.0f, not %q", MaxRollbackWait.Seconds(), v)
 	}
 	return time.Duration(n * float64(time.Second)), nil
 }
@@ -238,7 +239,7 @@ func (o *Orchestrator) rollbackWait(r *http.Request) (time.Duration, error) {
 // fold it by setting the tasks and batches back to the checkpoint (see
 // projections.Tasks.Rewind for exactly how). It is refused while work
 // runs: what a restore would do to it is never what was meant.
-func (o *Orchestrator) restoreCheckpoint(w http.ResponseWriter, r *http.Request) error {
+func (o *API) restoreCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	c, err := o.checkpoint(r)
 	if err != nil {
 		return err
@@ -251,12 +252,12 @@ func (o *Orchestrator) restoreCheckpoint(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	stamp(r, &e)
+	handlers.Stamp(r, &e)
 	stored, err := o.Store.Append(r.Context(), e)
 	if err != nil {
 		return err
 	}
-	noteDetail(r, "seq", c.Seq)
+	handlers.NoteDetail(r, "seq", c.Seq)
 	wait := o.Recovery.RestoreWait
 	if wait <= 0 {
 		wait = time.Minute
@@ -264,27 +265,27 @@ func (o *Orchestrator) restoreCheckpoint(w http.ResponseWriter, r *http.Request)
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	if err := o.View.WaitFor(ctx, stored.Seq); err != nil {
-		return writeJSON(w, http.StatusAccepted, fmt.Sprintf("Restore from checkpoint %s recorded; the views are still being set back", id))
+		return handlers.WriteJSON(w, http.StatusAccepted, fmt.Sprintf("Restore from checkpoint %s recorded; the views are still being set back", id))
 	}
-	return writeJSON(w, http.StatusOK, "State restored from checkpoint "+id)
+	return handlers.WriteJSON(w, http.StatusOK, "State restored from checkpoint "+id)
 }
 
 // quiet refuses a restore while tasks, batches or rollbacks are running.
-func (o *Orchestrator) quiet() error {
+func (o *API) quiet() error {
 	counts := o.Tasks.Counts()
 	if n := counts[events.StatusPending] + counts[events.StatusRunning]; n > 0 {
-		return errorf(http.StatusConflict, "%d tasks are pending or running: wait for them or cancel them before restoring", n)
+		return handlers.Errorf(http.StatusConflict, "%d tasks are pending or running: wait for them or cancel them before restoring", n)
 	}
 	if n := o.Batches.Counts()[events.StatusRunning]; n > 0 {
-		return errorf(http.StatusConflict, "%d batches are running: wait for them or cancel them before restoring", n)
+		return handlers.Errorf(http.StatusConflict, "%d batches are running: wait for them or cancel them before restoring", n)
 	}
 	if n := len(o.Recovery.Rollbacks.ActiveRollbacks()); n > 0 {
-		return errorf(http.StatusConflict, "%d rollbacks are running: wait for them before restoring", n)
+		return handlers.Errorf(http.StatusConflict, "%d rollbacks are running: wait for them before restoring", n)
 	}
 	return nil
 }
 
-type rollbackStatistics struct {
+type RollbackStatistics struct {
 	TotalCheckpoints    int     `json:"total_checkpoints"`
 	TotalRollbacks      int     `json:"total_rollbacks"`
 	SuccessRate         float64 `json:"success_rate"`
@@ -298,10 +299,10 @@ type rollbackStatistics struct {
 // rollbackStatistics: success rate in percent of the finished rollbacks
 // (0 when none finished), average time in seconds from start to the end
 // of the last compensation.
-func (o *Orchestrator) rollbackStatistics(w http.ResponseWriter, r *http.Request) error {
+func (o *API) rollbackStatistics(w http.ResponseWriter, r *http.Request) error {
 	cps, restores := o.Recovery.Checkpoints.Counts()
 	s := o.Recovery.Rollbacks.Stats()
-	return writeJSON(w, http.StatusOK, rollbackStatistics{TotalCheckpoints: cps, TotalRollbacks: s.Total, SuccessRate: s.SuccessRate,
+	return handlers.WriteJSON(w, http.StatusOK, RollbackStatistics{TotalCheckpoints: cps, TotalRollbacks: s.Total, SuccessRate: s.SuccessRate,
 		AverageRollbackTime: s.AverageSeconds, CompletedRollbacks: s.Completed, FailedRollbacks: s.Failed, RunningRollbacks: s.Running,
 		TotalRestores: restores})
 }
@@ -325,7 +326,7 @@ func sizeText(n int64) string {
 	return fmt.Sprintf("%.0f %s", v, unit)
 }
 
-func (o *Orchestrator) rollbackSnapshots(id string) ([]workflow.Snapshot, bool) {
+func (o *API) rollbackSnapshots(id string) ([]workflow.Snapshot, bool) {
 	if o.Recovery == nil {
 		return nil, false
 	}

@@ -1,4 +1,4 @@
-package handlers
+package orchestrator
 
 import (
 	"bytes"
@@ -14,11 +14,12 @@ import (
 
 	"provisioning/events"
 	"provisioning/eventstore"
+	"provisioning/handlers"
 )
 
-// historyEvent is one stored event as GET /events shows it: the envelope
+// HistoryEvent is one stored event as GET /events shows it: the envelope
 // as stored (its own schema version) with the stream sequence.
-type historyEvent struct {
+type HistoryEvent struct {
 	Seq           uint64           `json:"seq"`
 	ID            string           `json:"id"`
 	Type          events.Type      `json:"type"`
@@ -40,8 +41,8 @@ const maxSubjectFilters = 256
 // filtered by aggregate, id, type (comma-separated), from/to (RFC 3339,
 // the time JetStream stored the event) and from_seq/to_seq, paginated.
 // Secrets in event data (webhook signing secrets) are redacted.
-func (o *Orchestrator) listEvents(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage(r)
+func (o *API) listEvents(w http.ResponseWriter, r *http.Request) error {
+	p, err := handlers.ParsePage(r)
 	if err != nil {
 		return err
 	}
@@ -62,9 +63,9 @@ func (o *Orchestrator) listEvents(w http.ResponseWriter, r *http.Request) error 
 // workflowHistory is GET /state/workflows/{id}/history: the events of a
 // task, of a batch and its tasks, or of a rollback and its compensation
 // tasks, with the filters of GET /events but aggregate and id.
-func (o *Orchestrator) workflowHistory(w http.ResponseWriter, r *http.Request) error {
+func (o *API) workflowHistory(w http.ResponseWriter, r *http.Request) error {
 	id := chi.URLParam(r, "id")
-	p, err := parsePage(r)
+	p, err := handlers.ParsePage(r)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (o *Orchestrator) workflowHistory(w http.ResponseWriter, r *http.Request) e
 		}
 	}
 	if !ok {
-		return errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
+		return handlers.Errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
 	}
 	q.From = max(q.From, from)
 	types := typesOf(r)
@@ -109,7 +110,7 @@ func (o *Orchestrator) workflowHistory(w http.ResponseWriter, r *http.Request) e
 	}
 	if len(q.Subjects) == 0 {
 		// Only types of other aggregates were asked for.
-		return writePage(w, r, p, 0, []historyEvent{})
+		return handlers.WritePage(w, r, p, 0, []HistoryEvent{})
 	}
 	return o.writeHistory(w, r, p, q)
 }
@@ -119,7 +120,7 @@ func checkTypes(types []string) error {
 	known := events.TypesIn(events.EventsStream)
 	for _, t := range types {
 		if !slices.Contains(known, events.Type(t)) {
-			return errorf(http.StatusBadRequest, "type %q is not an event type of the orchestrator's history", t)
+			return handlers.Errorf(http.StatusBadRequest, "type %q is not an event type of the orchestrator's history", t)
 		}
 	}
 	return nil
@@ -147,7 +148,7 @@ type aggregateRef struct {
 
 // workflowMembers finds id among the tasks, batches and rollbacks: the
 // workflow itself, its tasks, and the sequence it was created at.
-func (o *Orchestrator) workflowMembers(id string) (own aggregateRef, members []aggregateRef, from uint64, ok bool) {
+func (o *API) workflowMembers(id string) (own aggregateRef, members []aggregateRef, from uint64, ok bool) {
 	if t, ok := o.Tasks.Get(id); ok {
 		return aggregateRef{events.AggTask, id}, nil, t.CreatedSeq, true
 	}
@@ -164,7 +165,7 @@ func (o *Orchestrator) workflowMembers(id string) (own aggregateRef, members []a
 
 // formerWorkflow finds a task or batch that a restore took out of the
 // views in the stream itself: its history is still whole.
-func (o *Orchestrator) formerWorkflow(r *http.Request, id string) (own aggregateRef, members []aggregateRef, ok bool, err error) {
+func (o *API) formerWorkflow(r *http.Request, id string) (own aggregateRef, members []aggregateRef, ok bool, err error) {
 	if !events.ValidID(id) {
 		return own, nil, false, nil
 	}
@@ -199,17 +200,17 @@ func taskRefs(ids []string) []aggregateRef {
 	return out
 }
 
-func (o *Orchestrator) writeHistory(w http.ResponseWriter, r *http.Request, p page, q eventstore.HistoryQuery) error {
+func (o *API) writeHistory(w http.ResponseWriter, r *http.Request, p handlers.Page, q eventstore.HistoryQuery) error {
 	res, err := o.Store.History(r.Context(), events.EventsStream, q, p.Offset, p.Limit)
 	if err != nil {
 		return err
 	}
-	out := make([]historyEvent, len(res.Events))
+	out := make([]HistoryEvent, len(res.Events))
 	for i, e := range res.Events {
-		out[i] = historyEvent{Seq: e.Seq, ID: e.ID, Type: e.Type, Aggregate: e.Aggregate, AggregateID: e.AggregateID, Time: e.Time,
+		out[i] = HistoryEvent{Seq: e.Seq, ID: e.ID, Type: e.Type, Aggregate: e.Aggregate, AggregateID: e.AggregateID, Time: e.Time,
 			SchemaVersion: e.SchemaVersion, Actor: e.Actor, CorrelationID: e.CorrelationID, CausationID: e.CausationID, Data: redact(e.Data)}
 	}
-	return writePage(w, r, p, res.Total, out)
+	return handlers.WritePage(w, r, p, res.Total, out)
 }
 
 // historyQuery reads the range filters: from_seq, to_seq (integers >= 1)
@@ -224,7 +225,7 @@ func historyQuery(r *http.Request) (eventstore.HistoryQuery, error) {
 		if s := v.Get(f.name); s != "" || v.Has(f.name) {
 			n, err := strconv.ParseUint(s, 10, 64)
 			if err != nil || n == 0 {
-				return q, errorf(http.StatusBadRequest, "%s must be a stream sequence (an integer >= 1), not %q", f.name, s)
+				return q, handlers.Errorf(http.StatusBadRequest, "%s must be a stream sequence (an integer >= 1), not %q", f.name, s)
 			}
 			*f.dst = n
 		}
@@ -236,7 +237,7 @@ func historyQuery(r *http.Request) (eventstore.HistoryQuery, error) {
 		if s := v.Get(f.name); s != "" || v.Has(f.name) {
 			t, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
-				return q, errorf(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2025-09-26T10:00:00Z, not %q", f.name, s)
+				return q, handlers.Errorf(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2025-09-26T10:00:00Z, not %q", f.name, s)
 			}
 			*f.dst = t
 		}
@@ -254,10 +255,10 @@ func aggregateFilter(r *http.Request) (events.Aggregate, string, error) {
 		for i, a := range known {
 			names[i] = string(a)
 		}
-		return "", "", errorf(http.StatusBadRequest, "aggregate must be one of %s, not %q", strings.Join(names, ", "), agg)
+		return "", "", handlers.Errorf(http.StatusBadRequest, "aggregate must be one of %s, not %q", strings.Join(names, ", "), agg)
 	}
 	if (id != "" || v.Has("id")) && !events.ValidID(id) {
-		return "", "", errorf(http.StatusBadRequest, "id %q is not a valid aggregate id", id)
+		return "", "", handlers.Errorf(http.StatusBadRequest, "id %q is not a valid aggregate id", id)
 	}
 	return agg, id, nil
 }
@@ -302,11 +303,11 @@ func historySubjects(agg events.Aggregate, id string, types []string) ([]string,
 	for _, t := range types {
 		typ := events.Type(t)
 		if !slices.Contains(known, typ) {
-			return nil, errorf(http.StatusBadRequest, "type %q is not an event type of the orchestrator's history", t)
+			return nil, handlers.Errorf(http.StatusBadRequest, "type %q is not an event type of the orchestrator's history", t)
 		}
 		a, _ := events.AggregateOf(typ)
 		if agg != "" && a != agg {
-			return nil, errorf(http.StatusBadRequest, "type %s is an event of aggregate %s, not %s", t, a, agg)
+			return nil, handlers.Errorf(http.StatusBadRequest, "type %s is an event of aggregate %s, not %s", t, a, agg)
 		}
 		out = append(out, prefix+"."+string(a)+"."+idToken+"."+t)
 	}

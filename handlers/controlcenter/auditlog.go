@@ -1,18 +1,19 @@
-package handlers
+package controlcenter
 
 import (
 	"context"
 	"net/http"
 	"time"
 
+	"provisioning/handlers"
 	"provisioning/projections"
 )
 
 // auditLogs serves GET /audit/logs: records newest first, filtered by
 // user_id, action, result, resource (itself and what lies under it), and a time
 // range from..to (RFC 3339, inclusive), paginated.
-func (c *ControlCenter) auditLogs(w http.ResponseWriter, r *http.Request) error {
-	p, err := parsePage(r)
+func (c *API) auditLogs(w http.ResponseWriter, r *http.Request) error {
+	p, err := handlers.ParsePage(r)
 	if err != nil {
 		return err
 	}
@@ -28,12 +29,12 @@ func (c *ControlCenter) auditLogs(w http.ResponseWriter, r *http.Request) error 
 		}
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			return errorf(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2025-09-26T10:00:00Z, not %q", b.name, v)
+			return handlers.Errorf(http.StatusBadRequest, "%s must be an RFC 3339 time such as 2025-09-26T10:00:00Z, not %q", b.name, v)
 		}
 		*b.into = t
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
-		return errorf(http.StatusBadRequest, "to (%s) is before from (%s)", q.Get("to"), q.Get("from"))
+		return handlers.Errorf(http.StatusBadRequest, "to (%s) is before from (%s)", q.Get("to"), q.Get("from"))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.readWait())
 	defer cancel()
@@ -41,5 +42,5 @@ func (c *ControlCenter) auditLogs(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	records, total := c.AuditLog.List(f, p.Offset, p.Limit)
-	return writePage(w, r, p, total, records)
+	return handlers.WritePage(w, r, p, total, records)
 }

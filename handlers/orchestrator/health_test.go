@@ -1,4 +1,4 @@
-package handlers_test
+package orchestrator_test
 
 import (
 	"context"
@@ -11,28 +11,28 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"provisioning/handlers"
+	"provisioning/handlers/orchestrator"
 )
 
 func TestSystemHealth(t *testing.T) {
 	t.Parallel()
-	check := func(status, detail string) handlers.HealthCheck {
+	check := func(status, detail string) orchestrator.HealthCheck {
 		return func(context.Context) (string, string) { return status, detail }
 	}
 	tests := []struct {
 		name    string
-		checks  map[string]handlers.HealthCheck
+		checks  map[string]orchestrator.HealthCheck
 		code    int
 		overall string
 	}{
-		{"all healthy", map[string]handlers.HealthCheck{"storage": check("Healthy", ""), "batch_coordinator": check("Healthy", ""), "monitoring": check("Healthy", "")}, 200, "Healthy"},
-		{"one degraded", map[string]handlers.HealthCheck{"storage": check("Healthy", ""), "batch_coordinator": check("Degraded", "behind"), "monitoring": check("Healthy", "")}, 503, "Degraded"},
-		{"one unhealthy", map[string]handlers.HealthCheck{"storage": check("Unhealthy", "no JetStream"), "batch_coordinator": check("Degraded", "behind"), "monitoring": check("Healthy", "")}, 503, "Unhealthy"},
+		{"all healthy", map[string]orchestrator.HealthCheck{"storage": check("Healthy", ""), "batch_coordinator": check("Healthy", ""), "monitoring": check("Healthy", "")}, 200, "Healthy"},
+		{"one degraded", map[string]orchestrator.HealthCheck{"storage": check("Healthy", ""), "batch_coordinator": check("Degraded", "behind"), "monitoring": check("Healthy", "")}, 503, "Degraded"},
+		{"one unhealthy", map[string]orchestrator.HealthCheck{"storage": check("Unhealthy", "no JetStream"), "batch_coordinator": check("Degraded", "behind"), "monitoring": check("Healthy", "")}, 503, "Unhealthy"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			o := &handlers.Orchestrator{Health: tc.checks, Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			o := &orchestrator.API{Health: tc.checks, Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			rec := httptest.NewRecorder()
 			o.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/state/system/health", nil))
 			var body struct {
