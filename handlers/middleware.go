@@ -172,6 +172,18 @@ func LimitBody(next http.Handler) http.Handler {
 	})
 }
 
+// DefaultReadWait is how long a read waits for a view to catch up when
+// its API is given no wait.
+const DefaultReadWait = 5 * time.Second
+
+// ReadWait is wait, or DefaultReadWait when wait is not positive.
+func ReadWait(wait time.Duration) time.Duration {
+	if wait > 0 {
+		return wait
+	}
+	return DefaultReadWait
+}
+
 // Fresh is read-your-writes: it runs next once view holds everything
 // stored before the request (bounded by wait: 503 after it), so a read
 // on any instance sees every write acknowledged before it.

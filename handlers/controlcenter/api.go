@@ -94,16 +94,9 @@ func (c *API) jwks(w http.ResponseWriter, r *http.Request) error {
 // freshIAM and freshAudit are read-your-writes: a route behind one runs
 // once its view holds everything stored before the request.
 func (c *API) freshIAM(next http.Handler) http.Handler {
-	return handlers.Fresh(c.IAMView, c.readWait(), next)
+	return handlers.Fresh(c.IAMView, handlers.ReadWait(c.ReadWait), next)
 }
 
 func (c *API) freshAudit(next http.Handler) http.Handler {
-	return handlers.Fresh(c.AuditView, c.readWait(), next)
-}
-
-func (c *API) readWait() time.Duration {
-	if c.ReadWait > 0 {
-		return c.ReadWait
-	}
-	return 5 * time.Second
+	return handlers.Fresh(c.AuditView, handlers.ReadWait(c.ReadWait), next)
 }

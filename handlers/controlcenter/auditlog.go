@@ -1,7 +1,6 @@
 package controlcenter
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -35,11 +34,6 @@ func (c *API) auditLogs(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
 		return handlers.Errorf(http.StatusBadRequest, "to (%s) is before from (%s)", q.Get("to"), q.Get("from"))
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), c.readWait())
-	defer cancel()
-	if err := c.AuditView.WaitForLatest(ctx); err != nil {
-		return err
 	}
 	records, total := c.AuditLog.List(f, p.Offset, p.Limit)
 	return handlers.WritePage(w, r, p, total, records)

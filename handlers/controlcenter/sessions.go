@@ -22,19 +22,25 @@ func (c *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.As(err, &refused) {
 		return err
 	}
-	rec := events.AuditRecordedData{Action: "auth.login", Resource: "auth", Details: map[string]any{"username": req.Username}}
+	if recErr := c.Access.Record(r, loginRecord(req, session, refused)); recErr != nil {
+		return recErr
+	}
 	if refused != nil {
-		rec.UserID, rec.Result, rec.Details["reason"] = refused.UserID, events.AuditFailure, refused.Reason
-	} else {
-		rec.UserID, rec.Result, rec.Resource, rec.Details["token_id"] = session.User.ID, events.AuditSuccess, "users/"+session.User.ID, session.TokenID
-	}
-	if err := c.Access.Record(r, rec); err != nil {
-		return err
-	}
-	if err != nil {
 		return err
 	}
 	return handlers.WriteJSON(w, http.StatusOK, session)
+}
+
+// loginRecord is the audit record of a login: refused, with the reason,
+// or a session.
+func loginRecord(req auth.LoginRequest, session auth.Session, refused *auth.LoginRefused) events.AuditRecordedData {
+	rec := events.AuditRecordedData{Action: "auth.login", Resource: "auth", Details: map[string]any{"username": req.Username}}
+	if refused != nil {
+		rec.UserID, rec.Result, rec.Details["reason"] = refused.UserID, events.AuditFailure, refused.Reason
+		return rec
+	}
+	rec.UserID, rec.Result, rec.Resource, rec.Details["token_id"] = session.User.ID, events.AuditSuccess, "users/"+session.User.ID, session.TokenID
+	return rec
 }
 
 // RefreshRequest is the body of POST /auth/refresh. Token defaults to the

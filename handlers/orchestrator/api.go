@@ -130,12 +130,5 @@ func (o *API) health(w http.ResponseWriter, r *http.Request) error {
 // fresh is read-your-writes: a route behind it runs once the views hold
 // everything stored before the request, on whichever instance wrote it.
 func (o *API) fresh(next http.Handler) http.Handler {
-	return handlers.Fresh(o.View, o.readWait(), next)
-}
-
-func (o *API) readWait() time.Duration {
-	if o.ReadWait > 0 {
-		return o.ReadWait
-	}
-	return 5 * time.Second
+	return handlers.Fresh(o.View, handlers.ReadWait(o.ReadWait), next)
 }

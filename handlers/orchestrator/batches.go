@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -68,7 +69,7 @@ func (o *API) listBatches(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := projections.BatchFilter{Status: r.URL.Query().Get("status")}
-	if f.Status != "" && !oneOf(f.Status, BatchStatuses) {
+	if f.Status != "" && !slices.Contains(BatchStatuses, f.Status) {
 		return handlers.Errorf(http.StatusBadRequest, "status must be one of Running, Completed, Failed, Cancelled, RolledBack, not %q", f.Status)
 	}
 	batches, total := o.Batches.List(f, p.Offset, p.Limit)

@@ -92,7 +92,7 @@ func (o *API) createCheckpoint(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (o *API) waitFor(r *http.Request, seq uint64) error {
-	ctx, cancel := context.WithTimeout(r.Context(), o.readWait())
+	ctx, cancel := context.WithTimeout(r.Context(), handlers.ReadWait(o.ReadWait))
 	defer cancel()
 	return o.View.WaitFor(ctx, seq)
 }
@@ -169,7 +169,7 @@ func (o *API) executeRollback(w http.ResponseWriter, r *http.Request) error {
 // decide again once the views hold it.
 func (o *API) startRollback(r *http.Request, req workflow.RollbackRequest) (string, error) {
 	fence := eventstore.Fence{Subject: events.TypeSubject(events.RollbackStarted)}
-	view := eventstore.Bounded(o.View, o.readWait())
+	view := eventstore.Bounded(o.View, handlers.ReadWait(o.ReadWait))
 	stored, err := o.Store.DecideFolded(r.Context(), fence, view, func(events.Envelope, bool) (*events.Envelope, error) {
 		return o.rollbackStarted(r, req)
 	}, handlers.Idempotent(r)...)

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -23,20 +24,11 @@ func (o *API) listTasks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := projections.TaskFilter{Status: r.URL.Query().Get("status"), BatchID: r.URL.Query().Get("batch_id")}
-	if f.Status != "" && !oneOf(f.Status, TaskStatuses) {
+	if f.Status != "" && !slices.Contains(TaskStatuses, f.Status) {
 		return handlers.Errorf(http.StatusBadRequest, "status must be one of Pending, Running, Completed, Failed, Cancelled, not %q", f.Status)
 	}
 	tasks, total := o.Tasks.List(f, p.Offset, p.Limit)
 	return handlers.WritePage(w, r, p, total, tasks)
-}
-
-func oneOf(v string, set []string) bool {
-	for _, s := range set {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (o *API) getTask(w http.ResponseWriter, r *http.Request) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -87,7 +88,7 @@ func (o *API) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	status := r.URL.Query().Get("status")
-	if status != "" && !oneOf(status, webhooks.DeliveryStatuses) {
+	if status != "" && !slices.Contains(webhooks.DeliveryStatuses, status) {
 		return handlers.Errorf(http.StatusBadRequest, "status must be one of %s, not %q", strings.Join(webhooks.DeliveryStatuses, ", "), status)
 	}
 	if _, ok := o.Webhooks.Endpoint(id); !ok {
