@@ -56,6 +56,7 @@ func (p Route) WithQueryToken() Route { p.QueryToken = true; return p }
 // anything.
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// ServeHTTP runs h and answers the error it returns, if any.
 func (h HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h(w, r); err != nil {
 		WriteError(w, r, err)
