@@ -35,16 +35,21 @@ import (
 	"provisioning/projections"
 	"provisioning/ratelimit"
 	"provisioning/webhooks"
+	"provisioning/workflow"
 )
 
 // Config is everything an instance needs. DefaultConfig fills it.
 type Config struct {
 	DataDir string
 	// NATSURL, when set, uses an existing NATS deployment instead of the
-	// embedded server; NATSListen is the embedded server's client address.
-	NATSURL                       string
-	NATSCreds                     string
-	NATSCA, NATSCert, NATSKey     string
+	// embedded server, authenticating with NATSCreds or NATSNkey.
+	NATSURL                   string
+	NATSCreds, NATSNkey       string
+	NATSCA, NATSCert, NATSKey string
+	// NATSListen is the embedded server's client address. Empty (the
+	// default): no listener at all, the instance connects in-process.
+	// Given: clients must prove the nkey generated into
+	// DataDir/nats.nk on the first start.
 	NATSListen                    string
 	Replicas                      int
 	Sync                          string
@@ -57,8 +62,11 @@ type Config struct {
 	KillGrace, ShutdownGrace      time.Duration
 	SimSpeed                      float64
 	SimFail                       string
-	SnapshotEvery                 int
-	SnapshotInterval              time.Duration
+	// SettingsRoot, when set, admits absolute settings paths inside it
+	// (see workflow.Rules); the API and the executors check with it.
+	SettingsRoot     string
+	SnapshotEvery    int
+	SnapshotInterval time.Duration
 	// IdempotencyWindow is how long an Idempotency-Key's answer is kept.
 	IdempotencyWindow time.Duration
 	// RateLimits are enforced on both APIs, counted in JetStream so they
@@ -90,7 +98,6 @@ func DefaultConfig() Config {
 	}
 	return Config{
 		DataDir:           "./data",
-		NATSListen:        "127.0.0.1:4222",
 		Replicas:          1,
 		Sync:              "always",
 		OrchestratorAddr:  ":9090",
@@ -120,13 +127,14 @@ type Instance struct {
 	// id names this instance's executors and coordinators in events.
 	id string
 
-	nats  *server.Server // nil with NATSURL
-	conn  *nats.Conn
-	store *eventstore.Store
-	view  *projections.Runner
-	tasks *projections.Tasks
-	pool  *executors.Pool
-	hooks *webhooks.Service
+	nats    *server.Server        // nil with NATSURL
+	natsKey *eventstore.ClientKey // the listener's client key, nil without one
+	conn    *nats.Conn
+	store   *eventstore.Store
+	view    *projections.Runner
+	tasks   *projections.Tasks
+	pool    *executors.Pool
+	hooks   *webhooks.Service
 
 	idempotency *handlers.Idempotency
 	counters    *ratelimit.Store
@@ -191,7 +199,7 @@ func (in *Instance) start(ctx context.Context) error {
 	in.pool = executors.NewPool(store, executors.Config{
 		ID: in.id, CLI: in.cfg.CLI, Env: in.childEnv(), Workers: in.cfg.Workers, AckWait: in.cfg.JobAckWait,
 		MaxAttempts: in.cfg.MaxAttempts, DefaultTimeout: in.cfg.TaskTimeout, KillGrace: in.cfg.KillGrace,
-		ShutdownGrace: in.cfg.ShutdownGrace,
+		ShutdownGrace: in.cfg.ShutdownGrace, Rules: in.rules(),
 	}, nil, in.log, in.registry)
 
 	in.coord = executors.NewCoordinator(store, in.batches, executors.CoordinatorConfig{
@@ -289,7 +297,7 @@ func (in *Instance) connect(ctx context.Context) error {
 		defer cancel()
 		return retry(ctx, in.log, "connect to NATS", func(context.Context) error {
 			nc, err := eventstore.Dial(eventstore.DialConfig{URL: in.cfg.NATSURL, Name: "provisioning", CredsFile: in.cfg.NATSCreds,
-				TLSCA: in.cfg.NATSCA, TLSCert: in.cfg.NATSCert, TLSKey: in.cfg.NATSKey})
+				NkeyFile: in.cfg.NATSNkey, TLSCA: in.cfg.NATSCA, TLSCert: in.cfg.NATSCert, TLSKey: in.cfg.NATSKey})
 			in.conn = nc
 			return err
 		})
@@ -297,18 +305,38 @@ func (in *Instance) connect(ctx context.Context) error {
 	if err := in.lockDataDir(); err != nil {
 		return err
 	}
-	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: filepath.Join(in.cfg.DataDir, "nats"), Listen: in.cfg.NATSListen, Sync: in.cfg.Sync})
+	var auth []nats.Option
+	if in.cfg.NATSListen != "" {
+		key, err := eventstore.EnsureClientKey(filepath.Join(in.cfg.DataDir, eventstore.ClientKeyFile))
+		if err != nil {
+			return err
+		}
+		in.natsKey = &key
+		nkey, err := nats.NkeyOptionFromSeed(key.Path)
+		if err != nil {
+			return fmt.Errorf("nats client key: %w", err)
+		}
+		auth = append(auth, nkey)
+	}
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: filepath.Join(in.cfg.DataDir, "nats"),
+		Listen: in.cfg.NATSListen, ClientKey: in.natsKey, Sync: in.cfg.Sync})
 	if err != nil {
 		return err
 	}
 	in.nats = srv
-	nc, err := eventstore.DialInProcess(srv, "provisioning")
+	if in.natsKey != nil {
+		in.log.Info("NATS listening; clients authenticate with the nkey seed file", "url", srv.ClientURL(), "nkey_file", in.natsKey.Path)
+	}
+	nc, err := eventstore.DialInProcess(srv, "provisioning", auth...)
 	if err != nil {
 		return err
 	}
 	in.conn = nc
 	return nil
 }
+
+// rules are the validation choices of the operator.
+func (in *Instance) rules() workflow.Rules { return workflow.Rules{SettingsRoot: in.cfg.SettingsRoot} }
 
 // childEnv is the CLI's environment: ours without our own secrets, plus
 // the simulator's settings.
@@ -336,7 +364,7 @@ func (in *Instance) serve() error {
 	}
 	orch := &orchestrator.API{
 		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
-		TaskTimeout: in.cfg.TaskTimeout, Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
+		TaskTimeout: in.cfg.TaskTimeout, Rules: in.rules(), Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
 		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
 		Access:  in.identity.access,
 		Batches: in.batches, Load: in.load, Health: in.healthChecks(),
@@ -434,6 +462,15 @@ func (in *Instance) NATSURL() string {
 		return ""
 	}
 	return in.nats.ClientURL()
+}
+
+// NATSKeyFile is the nkey seed file clients of NATSURL authenticate with
+// ("" without a listener).
+func (in *Instance) NATSKeyFile() string {
+	if in.natsKey == nil {
+		return ""
+	}
+	return in.natsKey.Path
 }
 
 // Webhooks is the instance's webhook service.

@@ -240,7 +240,7 @@ func TestTwoInstancesDeliverOnceAndStreamEverything(t *testing.T) {
 	hooks(&cfgA)
 	a := startInstance(t, cfgA)
 	cfgB := testConfig(t)
-	cfgB.NATSURL = a.NATSURL()
+	cfgB.NATSURL, cfgB.NATSNkey = a.NATSURL(), a.NATSKeyFile()
 	hooks(&cfgB)
 	b := startInstance(t, cfgB)
 

@@ -29,7 +29,7 @@ var noRateLimits = handlers.RateLimits{}
 // free one) and stops it when the test ends unless stopped before.
 func natsOn(t *testing.T, dir, addr string, maxStore int64) *server.Server {
 	t.Helper()
-	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: dir, Listen: addr, Sync: "1m", MaxStore: maxStore})
+	srv, err := eventstore.StartServer(eventstore.ServerConfig{DataDir: dir, Listen: addr, Sync: "1m", MaxStore: maxStore, Anonymous: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func Batch(ctx context.Context, opts Options) (Result, error) {
 	}
 	req := Request(opts.Operations, opts.ParallelLimit)
 	id := events.NewID()
-	spec, err := req.Batch(id)
+	spec, err := req.Batch(id, workflow.Rules{})
 	if err != nil {
 		return Result{}, fmt.Errorf("bench batch: %w", err)
 	}

@@ -195,7 +195,7 @@ func checkRuns(srv *server, rep *Report) {
 // checkStream: the event stream holds every sequence from 1 to its last,
 // and the views folded all of them (lag 0) without a failure.
 func checkStream(ctx context.Context, srv *server, cl *api, rep *Report) error {
-	nc, err := eventstore.Dial(eventstore.DialConfig{URL: srv.natsURL(), Name: "chaos"})
+	nc, err := eventstore.Dial(eventstore.DialConfig{URL: srv.natsURL(), NkeyFile: srv.natsKey(), Name: "chaos"})
 	if err != nil {
 		return err
 	}
@@ -282,7 +282,7 @@ func checkReplay(ctx context.Context, cfg Config, srv *server, cl *api, rep *Rep
 	cl.mu.Lock()
 	token := cl.token
 	cl.mu.Unlock()
-	if out, err := replay(ctx, cfg, "--nats-url", srv.natsURL(), "--orchestrator", srv.url(), "--token", token); err != nil {
+	if out, err := replay(ctx, cfg, "--nats-url", srv.natsURL(), "--nats-nkey", srv.natsKey(), "--orchestrator", srv.url(), "--token", token); err != nil {
 		rep.fail("replay of the running service: %v\n%s", err, out)
 	}
 	if err := srv.stop(); err != nil {

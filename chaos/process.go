@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"provisioning/eventstore"
 )
 
 // server is the `provisioning serve` under test: one process at a time,
@@ -54,6 +56,9 @@ func freeAddr() (string, error) {
 func (s *server) url() string        { return "http://" + s.orchestrator }
 func (s *server) controlURL() string { return "http://" + s.control }
 func (s *server) natsURL() string    { return "nats://" + s.nats }
+
+// natsKey is the nkey seed file serve generates for its NATS listener.
+func (s *server) natsKey() string { return filepath.Join(s.dir, "data", eventstore.ClientKeyFile) }
 
 // start runs serve and waits until it answers /health.
 func (s *server) start(ctx context.Context) error {

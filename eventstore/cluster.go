@@ -44,6 +44,9 @@ func StartCluster(ctx context.Context, n int, dir string) (*Cluster, error) {
 			Sync:          "1m",
 			ClusterName:   c.name,
 			ClusterListen: "127.0.0.1:0",
+			// A cluster for tests and benchmarks, on loopback for their
+			// duration.
+			Anonymous: true,
 		}
 		if seed != "" {
 			cfg.Routes = []string{"nats://" + seed}

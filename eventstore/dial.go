@@ -16,6 +16,9 @@ type DialConfig struct {
 	Name string
 	// CredsFile is a NATS credentials file (JWT and nkey seed).
 	CredsFile string
+	// NkeyFile is an nkey seed file, such as the ClientKeyFile of an
+	// embedded server with a listener.
+	NkeyFile string
 	// TLS: a CA to verify servers with, and a client certificate and key.
 	TLSCA, TLSCert, TLSKey string
 }
@@ -38,6 +41,13 @@ func Dial(cfg DialConfig) (*nats.Conn, error) {
 	if cfg.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
 	}
+	if cfg.NkeyFile != "" {
+		nkey, err := nats.NkeyOptionFromSeed(cfg.NkeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey %s: %w", cfg.NkeyFile, err)
+		}
+		opts = append(opts, nkey)
+	}
 	if cfg.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(cfg.TLSCA))
 	}
@@ -51,9 +61,10 @@ func Dial(cfg DialConfig) (*nats.Conn, error) {
 	return nc, nil
 }
 
-// DialInProcess connects to an embedded server without a socket.
-func DialInProcess(srv *server.Server, name string) (*nats.Conn, error) {
-	opts := append(reconnectOptions(name), nats.InProcessServer(srv))
+// DialInProcess connects to an embedded server without a socket; a
+// server with a ClientKey wants it among opts (nats.NkeyOptionFromSeed).
+func DialInProcess(srv *server.Server, name string, opts ...nats.Option) (*nats.Conn, error) {
+	opts = append(append(reconnectOptions(name), opts...), nats.InProcessServer(srv))
 	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded nats: %w", err)

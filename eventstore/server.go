@@ -1,8 +1,10 @@
 package eventstore
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,13 @@ type ServerConfig struct {
 	// Listen is the client address, host:port. Empty means no TCP
 	// listener: only in-process connections. Port 0 picks a free port.
 	Listen string
+	// ClientKey is the nkey every client must prove, in-process ones too;
+	// with it, cluster routes authenticate with its RouteSecret. A server
+	// with a listener and no ClientKey is refused unless Anonymous.
+	ClientKey *ClientKey
+	// Anonymous admits clients and routes without credentials: for tests
+	// and benchmarks on loopback, never for a server of the product.
+	Anonymous bool
 	// Sync is "always" (fsync every write) or a duration between fsyncs.
 	Sync string
 	// MaxPayload bounds one message (default 8 MiB: a batch of 10,000
@@ -35,6 +44,9 @@ type ServerConfig struct {
 	ClusterListen string
 	Routes        []string
 }
+
+// routeUser is the user cluster routes authenticate as.
+const routeUser = "route"
 
 // SyncPolicy parses a --sync value: "always", or a Go duration.
 func SyncPolicy(v string) (always bool, interval time.Duration, err error) {
@@ -70,6 +82,12 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 8 << 20
 	}
+	if (cfg.Listen != "" || cfg.ClusterListen != "") && cfg.ClientKey == nil && !cfg.Anonymous {
+		return nil, errors.New("start nats server: a listener needs a client key (anyone who reaches it could read and write every stream)")
+	}
+	if cfg.ClientKey != nil {
+		opts.Nkeys = []*server.NkeyUser{{Nkey: cfg.ClientKey.Public}}
+	}
 	if cfg.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -86,6 +104,12 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		}
 		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: port}
 		opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
+		if cfg.ClientKey != nil {
+			opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.ClientKey.RouteSecret
+			for _, u := range opts.Routes {
+				u.User = url.UserPassword(routeUser, cfg.ClientKey.RouteSecret)
+			}
+		}
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

@@ -83,6 +83,10 @@ func (p *Pool) begin(ctx context.Context, cause events.Envelope, task events.Tas
 	// try it without a read; a conflict means the task moved (cancelled
 	// before it started) and the loop reads the real head.
 	guess := delivered == 1
+	// The job is checked before anything of it runs: the stream is the
+	// API's output, but whatever could append to it must not choose what
+	// this process executes.
+	refusal := p.cfg.Rules.CheckJob(task)
 	for range maxConflicts {
 		last := cause
 		if !guess {
@@ -103,6 +107,8 @@ func (p *Pool) begin(ctx context.Context, cause events.Envelope, task events.Tas
 			return nil, nil
 		case h.CancelRequested:
 			status, reason = events.StatusCancelled, "cancelled before this attempt started"
+		case refusal != nil:
+			status, reason = events.StatusFailed, "refused before running: "+refusal.Error()
 		case delivered > uint64(p.cfg.MaxAttempts):
 			status = events.StatusFailed
 			reason = fmt.Sprintf("gave up after %d deliveries: the executors running it stopped answering each time", delivered-1)
@@ -119,6 +125,9 @@ func (p *Pool) begin(ctx context.Context, cause events.Envelope, task events.Tas
 			return nil, err
 		}
 		if status != events.StatusRunning {
+			if refusal != nil {
+				p.log.Error("job refused: it does not pass the API's rules", "task", task.TaskID, "seq", cause.Seq, "actor", cause.Actor, "err", refusal)
+			}
 			p.metrics.finished(status, 0)
 			return nil, nil
 		}

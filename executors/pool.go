@@ -16,6 +16,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/eventstore"
+	"provisioning/workflow"
 )
 
 // Config tunes a Pool. Zero values take the defaults of DefaultConfig.
@@ -50,6 +51,9 @@ type Config struct {
 	OutputLimit, StderrLimit int
 	// ID names this executor in events.
 	ID string
+	// Rules are the API's validation rules; every job is checked with
+	// them before it runs (see workflow.Rules.CheckJob).
+	Rules workflow.Rules
 }
 
 // DefaultConfig returns the documented defaults.

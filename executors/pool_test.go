@@ -190,3 +190,53 @@ func TestCancelledBeforeStartIsNotRun(t *testing.T) {
 	}
 	g.release <- executors.Result{}
 }
+
+// A TaskCreated the API did not write (forged by whoever could publish to
+// the stream, or corrupted) is checked with the API's rules before
+// anything runs: its task fails, naming why, and the CLI never starts.
+func TestForgedJobIsRefusedWithoutRunning(t *testing.T) {
+	env := eventstest.Start(t)
+	g := newGate()
+	runPool(t, env, executors.Config{Workers: 1, ShutdownGrace: 100 * time.Millisecond}, g)
+	forged := map[string]func(*events.TaskCreatedData){
+		"args not the spec's": func(d *events.TaskCreatedData) { d.Args = append(d.Args, "--settings", "/etc/shadow") },
+		"absolute settings": func(d *events.TaskCreatedData) {
+			d.Spec.Settings = "/etc/shadow"
+			d.Subcommand, d.Args = workflow.Command(d.Spec)
+		},
+		"a flag for infra": func(d *events.TaskCreatedData) {
+			d.Spec.Infra = "--exec=sh"
+			d.Subcommand, d.Args = workflow.Command(d.Spec)
+		},
+	}
+	ids := map[string]string{}
+	for name, forge := range forged {
+		id := events.NewID()
+		data := workflow.TaskCreated(id, events.TaskSpec{Workflow: "servers", Operation: "create", Infra: "x"}, "cli", 60)
+		forge(&data)
+		e, err := events.New(events.TaskCreated, id, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Store.Append(context.Background(), e, eventstore.ExpectLast(0)); err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = id
+	}
+	for name, id := range ids {
+		eventstest.Eventually(t, 10*time.Second, func() bool {
+			h, _ := head(t, env, id)
+			return h.Status == events.StatusFailed
+		}, "%s: the forged job was not failed", name)
+		_, last := head(t, env, id)
+		var d events.TaskStatusChangedData
+		if err := last.Decode(&d); err != nil || !strings.Contains(d.Error, "refused") {
+			t.Fatalf("%s: final event %+v (%v)", name, d, err)
+		}
+	}
+	select {
+	case id := <-g.started:
+		t.Fatalf("the CLI ran for forged job %s", id)
+	default:
+	}
+}

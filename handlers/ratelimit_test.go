@@ -92,7 +92,7 @@ func TestTwoInstancesShareTheCount(t *testing.T) {
 	cfgA.NATSListen = "127.0.0.1:0"
 	a := apptest.Start(t, cfgA)
 	cfgB := limitedConfig(t)
-	cfgB.NATSURL = a.NATSURL()
+	cfgB.NATSURL, cfgB.NATSNkey = a.NATSURL(), a.NATSKeyFile()
 	b := apptest.Start(t, cfgB)
 	ca, cb := apptest.NewClient(a.ControlURL()), apptest.NewClient(b.ControlURL())
 	for i := 0; i < 5; i++ {

@@ -31,7 +31,7 @@ const (
 const Usage = `provisioning replay: rebuild every view of the event stream from scratch and compare
 
 Usage:
-  provisioning replay [--data-dir DIR | --nats-url URL] [--orchestrator URL --token TOKEN] [-o table|json]
+  provisioning replay [--data-dir DIR | --nats-url URL --nats-nkey FILE] [--orchestrator URL --token TOKEN] [-o table|json]
   provisioning replay --until-seq N | --until-time RFC3339 [-o table|json]
 
 Without --until-*, the stream is folded from its first event into fresh
@@ -46,7 +46,8 @@ were at that position.
 
 --data-dir opens the data directory's embedded NATS server: the service
 must be stopped. While it runs, start it with --nats-listen and give that
-address as --nats-url. The token may come from PROVISIONING_TOKEN.
+address as --nats-url and its DIR/nats.nk as --nats-nkey. The token may
+come from PROVISIONING_TOKEN.
 `
 
 type options struct {
@@ -99,6 +100,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.StringVar(&o.dataDir, "data-dir", "./data", "data directory of a stopped `serve` (its embedded NATS server)")
 	fs.StringVar(&o.dial.URL, "nats-url", "", "read from this NATS deployment (comma-separated URLs) instead of --data-dir")
 	fs.StringVar(&o.dial.CredsFile, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&o.dial.NkeyFile, "nats-nkey", "", "NATS nkey seed file (the nats.nk a serve with --nats-listen writes into its data dir)")
 	fs.StringVar(&o.dial.TLSCA, "nats-ca", "", "CA certificate to verify NATS servers")
 	fs.StringVar(&o.dial.TLSCert, "nats-cert", "", "client certificate for NATS")
 	fs.StringVar(&o.dial.TLSKey, "nats-key", "", "client key for NATS")
@@ -147,7 +149,7 @@ func (o options) connect() (*nats.Conn, func(), error) {
 	}
 	unlock, err := eventstore.LockDataDir(o.dataDir)
 	if errors.Is(err, eventstore.ErrDataDirInUse) {
-		return nil, nil, fmt.Errorf("%w: stop the service, or start it with --nats-listen and give that address as --nats-url", err)
+		return nil, nil, fmt.Errorf("%w: stop the service, or start it with --nats-listen and give that address as --nats-url (and %s as --nats-nkey)", err, filepath.Join(o.dataDir, eventstore.ClientKeyFile))
 	}
 	if err != nil {
 		return nil, nil, err

@@ -89,11 +89,16 @@ func TestReplayAgainstAnInstance(t *testing.T) {
 		t.Fatalf("restore: %d %s", res.Status, res.Raw)
 	}
 
-	code, out, errOut := run(t, "--nats-url", in.NATSURL(), "--orchestrator", in.OrchestratorURL(), "--token", token)
+	// The listener admits only the nkey the instance generated.
+	if code, _, errOut := run(t, "--nats-url", in.NATSURL()); code != replay.ExitUnavailable || !strings.Contains(strings.ToLower(errOut), "authorization") {
+		t.Fatalf("replay without the instance's nkey: exit %d %s", code, errOut)
+	}
+	nkey := in.NATSKeyFile()
+	code, out, errOut := run(t, "--nats-url", in.NATSURL(), "--nats-nkey", nkey, "--orchestrator", in.OrchestratorURL(), "--token", token)
 	if code != replay.ExitEqual || !strings.Contains(out, "no differences") {
 		t.Fatalf("replay of a running instance: exit %d\n%s%s", code, out, errOut)
 	}
-	code, out, errOut = run(t, "--nats-url", in.NATSURL(), "--until-seq", strconv.FormatUint(detail.Seq, 10), "-o", "json")
+	code, out, errOut = run(t, "--nats-url", in.NATSURL(), "--nats-nkey", nkey, "--until-seq", strconv.FormatUint(detail.Seq, 10), "-o", "json")
 	var then struct {
 		Seq   uint64            `json:"seq"`
 		Tasks []json.RawMessage `json:"tasks"`
@@ -101,7 +106,7 @@ func TestReplayAgainstAnInstance(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &then); code != 0 || err != nil || then.Seq != detail.Seq || len(then.Tasks) != 5 {
 		t.Fatalf("until the checkpoint: exit %d, %d tasks (%v)\n%s%s", code, len(then.Tasks), err, out, errOut)
 	}
-	code, out, _ = run(t, "--nats-url", in.NATSURL(), "--until-time", time.Now().UTC().Format(time.RFC3339Nano))
+	code, out, _ = run(t, "--nats-url", in.NATSURL(), "--nats-nkey", nkey, "--until-time", time.Now().UTC().Format(time.RFC3339Nano))
 	if code != 0 || !strings.Contains(out, "TASK") || !strings.Contains(out, ids[0]) {
 		t.Fatalf("until now: exit %d\n%s", code, out)
 	}

@@ -58,11 +58,11 @@ type OperationRequest struct {
 	Clusters      []string            `json:"clusters"`
 }
 
-// Batch validates the request and returns the batch it asks for, with its
+// Batch validates the request with rules and returns the batch it asks for, with its
 // defaults resolved: storage_backend "jetstream", parallel_limit
 // DefaultParallelLimit, infra the batch's name. Every problem is reported
 // with its field (operations[2].dependencies[0]) and a cycle with its path.
-func (r BatchRequest) Batch(id string) (events.BatchCreatedData, error) {
+func (r BatchRequest) Batch(id string, rules Rules) (events.BatchCreatedData, error) {
 	var v ValidationError
 	b := events.BatchCreatedData{
 		BatchID: id, Name: r.Name, Version: r.Version, StorageBackend: r.StorageBackend,
@@ -87,14 +87,14 @@ func (r BatchRequest) Batch(id string) (events.BatchCreatedData, error) {
 	} else {
 		v.CheckName("infra", r.Infra, false)
 	}
-	v.CheckPath("settings", r.Settings)
+	v.CheckSettings("settings", r.Settings, rules)
 	switch {
 	case len(r.Operations) == 0:
 		v.Add("operations", "is required: a batch holds at least one operation")
 	case len(r.Operations) > MaxOperations:
 		v.Add("operations", "holds %d operations; a batch holds at most %d", len(r.Operations), MaxOperations)
 	default:
-		b.Operations = checkOperations(&v, r.Operations, b)
+		b.Operations = checkOperations(&v, r.Operations, b, rules)
 	}
 	if err := v.Err(); err != nil {
 		return events.BatchCreatedData{}, err
@@ -103,11 +103,11 @@ func (r BatchRequest) Batch(id string) (events.BatchCreatedData, error) {
 }
 
 // checkOperations validates each operation, then the graph they form.
-func checkOperations(v *ValidationError, reqs []OperationRequest, b events.BatchCreatedData) []events.BatchOperation {
+func checkOperations(v *ValidationError, reqs []OperationRequest, b events.BatchCreatedData, rules Rules) []events.BatchOperation {
 	ops := make([]events.BatchOperation, len(reqs))
 	index := make(map[string]int, len(reqs))
 	for i, req := range reqs {
-		ops[i] = checkOperation(v, fmt.Sprintf("operations[%d]", i), req, b)
+		ops[i] = checkOperation(v, fmt.Sprintf("operations[%d]", i), req, b, rules)
 		if req.ID == "" {
 			continue
 		}
@@ -139,7 +139,7 @@ func checkOperations(v *ValidationError, reqs []OperationRequest, b events.Batch
 	return ops
 }
 
-func checkOperation(v *ValidationError, field string, req OperationRequest, b events.BatchCreatedData) events.BatchOperation {
+func checkOperation(v *ValidationError, field string, req OperationRequest, b events.BatchCreatedData, rules Rules) events.BatchOperation {
 	op := events.BatchOperation{
 		ID: req.ID, Type: req.Type, Provider: req.Provider, Dependencies: req.Dependencies,
 		Infra: req.Infra, Settings: req.Settings,
@@ -151,7 +151,7 @@ func checkOperation(v *ValidationError, field string, req OperationRequest, b ev
 	v.CheckOneOf(field+".type", req.Type, events.OpServerBatch, events.OpTaskservBatch, events.OpClusterBatch)
 	v.CheckName(field+".provider", req.Provider, false)
 	v.CheckName(field+".infra", req.Infra, false)
-	v.CheckPath(field+".settings", req.Settings)
+	v.CheckSettings(field+".settings", req.Settings, rules)
 	if op.Infra == "" {
 		op.Infra = b.Infra
 	}
@@ -196,28 +196,34 @@ func checkServerConfigs(v *ValidationError, field string, cfgs []map[string]stri
 			v.Add(f, "must be an object with at least a name")
 			continue
 		}
-		keys := make([]string, 0, len(cfg))
-		for k := range cfg {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			val := cfg[k]
-			switch {
-			case !knownKey(k):
-				v.Add(f+"."+k, "is not a server setting (%s)", strings.Join(serverConfigKeys, ", "))
-			case k == "name":
-				v.CheckName(f+".name", val, true)
-			default:
-				v.CheckValue(f+"."+k, val)
-			}
-		}
-		if _, ok := cfg["name"]; !ok {
-			v.Add(f+".name", "is required")
-		}
+		checkServerConfig(v, f, cfg)
 		out[i] = cfg
 	}
 	return out
+}
+
+// checkServerConfig validates one server's settings: known keys, a name,
+// values that are each one harmless CLI argument.
+func checkServerConfig(v *ValidationError, field string, cfg map[string]string) {
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		val := cfg[k]
+		switch {
+		case !knownKey(k):
+			v.Add(field+"."+k, "is not a server setting (%s)", strings.Join(serverConfigKeys, ", "))
+		case k == "name":
+			v.CheckName(field+".name", val, true)
+		default:
+			v.CheckValue(field+"."+k, val)
+		}
+	}
+	if _, ok := cfg["name"]; !ok {
+		v.Add(field+".name", "is required")
+	}
 }
 
 func knownKey(k string) bool {

@@ -23,7 +23,7 @@ func decodeBatch(t *testing.T, body string) workflow.BatchRequest {
 
 func TestReferenceBatchValidates(t *testing.T) {
 	t.Parallel()
-	b, err := decodeBatch(t, referenceBatch(t)).Batch("01BATCH")
+	b, err := decodeBatch(t, referenceBatch(t)).Batch("01BATCH", workflow.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +122,14 @@ func TestBatchValidation(t *testing.T) {
 		{"bad provider", workflow.BatchRequest{Name: "b", Operations: []workflow.OperationRequest{{ID: "a", Type: events.OpClusterBatch, Clusters: []string{"c"}, Provider: "up cloud"}}},
 			"operations[0].provider", "must start with a letter or digit"},
 		{"long name", workflow.BatchRequest{Name: strings.Repeat("n", 64), Operations: many(1)}, "name", "longer than 63"},
+		{"absolute settings", workflow.BatchRequest{Name: "b", Settings: "/etc/shadow", Operations: many(1)}, "settings", "relative"},
+		{"operation settings climbing", workflow.BatchRequest{Name: "b", Operations: []workflow.OperationRequest{{ID: "a", Type: events.OpClusterBatch, Clusters: []string{"c"}, Settings: "x/../../y"}}},
+			"operations[0].settings", "'..'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := tc.req.Batch("01B")
+			_, err := tc.req.Batch("01B", workflow.Rules{})
 			var v *workflow.ValidationError
 			if !errors.As(err, &v) {
 				t.Fatalf("err = %v, want a ValidationError", err)
@@ -155,7 +158,7 @@ func TestBatchDefaultsAndOverrides(t *testing.T) {
 		{ID: "a", Type: events.OpClusterBatch, Clusters: []string{"buildkit"}},
 		{ID: "b", Type: events.OpClusterBatch, Clusters: []string{"buildkit"}, Infra: "staging", Settings: "staging.ncl", Dependencies: []string{"a"}},
 	}}
-	b, err := req.Batch("01B")
+	b, err := req.Batch("01B", workflow.Rules{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,11 @@ type ServersRequest struct {
 	Wait      bool   `json:"wait"`
 }
 
-// Spec validates the request and returns the task it asks for.
-func (r ServersRequest) Spec() (events.TaskSpec, error) {
+// Spec validates the request with rules and returns the task it asks for.
+func (r ServersRequest) Spec(rules Rules) (events.TaskSpec, error) {
 	var v ValidationError
 	v.CheckName("infra", r.Infra, true)
-	v.CheckPath("settings", r.Settings)
+	v.CheckSettings("settings", r.Settings, rules)
 	return events.TaskSpec{Workflow: Servers, Operation: OpCreate, Infra: r.Infra, Settings: r.Settings,
 		CheckMode: r.CheckMode, Wait: r.Wait}, v.Err()
 }
@@ -29,14 +29,14 @@ type TaskservRequest struct {
 	Wait      bool   `json:"wait"`
 }
 
-// Spec validates the request and returns the task it asks for.
-func (r TaskservRequest) Spec() (events.TaskSpec, error) {
+// Spec validates the request with rules and returns the task it asks for.
+func (r TaskservRequest) Spec(rules Rules) (events.TaskSpec, error) {
 	var v ValidationError
 	r.Operation = defaultOperation(r.Operation)
 	v.CheckOneOf("operation", r.Operation, OpCreate, OpDelete)
 	v.CheckName("taskserv", r.Taskserv, true)
 	v.CheckName("infra", r.Infra, true)
-	v.CheckPath("settings", r.Settings)
+	v.CheckSettings("settings", r.Settings, rules)
 	return events.TaskSpec{Workflow: Taskserv, Operation: r.Operation, Target: r.Taskserv, Infra: r.Infra,
 		Settings: r.Settings, CheckMode: r.CheckMode, Wait: r.Wait}, v.Err()
 }
@@ -51,14 +51,14 @@ type ClusterRequest struct {
 	Wait        bool   `json:"wait"`
 }
 
-// Spec validates the request and returns the task it asks for.
-func (r ClusterRequest) Spec() (events.TaskSpec, error) {
+// Spec validates the request with rules and returns the task it asks for.
+func (r ClusterRequest) Spec(rules Rules) (events.TaskSpec, error) {
 	var v ValidationError
 	r.Operation = defaultOperation(r.Operation)
 	v.CheckOneOf("operation", r.Operation, OpCreate, OpDelete)
 	v.CheckName("cluster_type", r.ClusterType, true)
 	v.CheckName("infra", r.Infra, true)
-	v.CheckPath("settings", r.Settings)
+	v.CheckSettings("settings", r.Settings, rules)
 	return events.TaskSpec{Workflow: Cluster, Operation: r.Operation, Target: r.ClusterType, Infra: r.Infra,
 		Settings: r.Settings, CheckMode: r.CheckMode, Wait: r.Wait}, v.Err()
 }

@@ -2,7 +2,9 @@ package workflow
 
 import (
 	"fmt"
+	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -72,14 +74,24 @@ func (e *ValidationError) CheckName(field, v string, required bool) {
 	}
 }
 
-// CheckPath validates an optional path-like field.
-func (e *ValidationError) CheckPath(field, v string) {
+// CheckSettings validates an optional settings path: a path relative to
+// the CLI's workspace (its working directory) that does not climb out of
+// it, or, when the operator set rules.SettingsRoot, an absolute path
+// inside that root. A path with a ".." segment is refused either way: a
+// path that stays inside can always be written without one.
+func (e *ValidationError) CheckSettings(field, v string, rules Rules) {
 	switch {
 	case v == "":
 	case len(v) > MaxPathLen:
 		e.Add(field, "is longer than %d characters", MaxPathLen)
 	case !pathPattern.MatchString(v):
 		e.Add(field, "must be a path of letters, digits, '.', '_', '-' and '/', not starting with '-'")
+	case slices.Contains(strings.Split(v, "/"), ".."):
+		e.Add(field, "must not hold a '..' segment: settings are paths inside the CLI's workspace")
+	case strings.HasPrefix(v, "/") && rules.SettingsRoot == "":
+		e.Add(field, "must be a path relative to the CLI's workspace, not absolute (an operator may admit one directory with --settings-root)")
+	case strings.HasPrefix(v, "/") && !rules.insideRoot(v):
+		e.Add(field, "must be relative, or an absolute path inside %s (the settings root)", path.Clean(rules.SettingsRoot))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -24,10 +25,11 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the embedded NATS server's files and the simulator's state")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "use an existing NATS deployment (comma-separated URLs) instead of the embedded server")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&cfg.NATSNkey, "nats-nkey", "", "NATS nkey seed file (such as the nats.nk of an instance started with --nats-listen)")
 	fs.StringVar(&cfg.NATSCA, "nats-ca", "", "CA certificate to verify NATS servers")
 	fs.StringVar(&cfg.NATSCert, "nats-cert", "", "client certificate for NATS")
 	fs.StringVar(&cfg.NATSKey, "nats-key", "", "client key for NATS")
-	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "client address of the embedded NATS server (empty: in-process only)")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", cfg.NATSListen, "client address of the embedded NATS server (empty, the default: no listener; given: clients must prove the nkey in <data-dir>/nats.nk, created on the first start)")
 	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "replicas of every stream, bucket and object store (3 on a cluster)")
 	fs.StringVar(&cfg.Sync, "sync", cfg.Sync, `embedded server fsync policy: "always" or an interval such as 1s`)
 	fs.StringVar(&cfg.OrchestratorAddr, "orchestrator-addr", cfg.OrchestratorAddr, "orchestrator API address")
@@ -40,6 +42,7 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.DurationVar(&cfg.KillGrace, "kill-grace", cfg.KillGrace, "time between SIGTERM and SIGKILL when a task is stopped")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGTERM, how long running jobs may finish before they are handed back")
 	fs.Float64Var(&cfg.SimSpeed, "sim-speed", cfg.SimSpeed, "simulator time factor: 1 realistic, 0 instant")
+	fs.StringVar(&cfg.SettingsRoot, "settings-root", "", "an absolute directory whose files a submission's settings may name by absolute path (default: none; settings are paths relative to the CLI's working directory)")
 	fs.StringVar(&cfg.SimFail, "sim-fail", "", "regexp of names the simulator fails on (default ^fail)")
 	fs.IntVar(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "events between view snapshots")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "longest time between view snapshots while events arrive")
@@ -198,6 +201,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (ap
 	cfg.CLI = strings.Fields(cli)
 	if len(cfg.CLI) == 0 {
 		return cfg, nil, errors.New("--provisioning-cli is empty")
+	}
+	if cfg.SettingsRoot != "" && !filepath.IsAbs(cfg.SettingsRoot) {
+		return cfg, nil, fmt.Errorf("--settings-root %q: want an absolute directory", cfg.SettingsRoot)
 	}
 	if cfg.NATSURL != "" && cfg.Replicas < 1 {
 		return cfg, nil, errors.New("--replicas must be at least 1")

@@ -1,6 +1,7 @@
 // Package eventstest starts embedded JetStream servers for tests, each on a
 // temporary directory and a random loopback port, stopped by tb.Cleanup,
-// and offers bounded waits.
+// and offers bounded waits. Its servers admit clients without credentials
+// (they live on loopback for one test); the product's never do.
 package eventstest
 
 import (
@@ -35,7 +36,7 @@ func WithDir(dir string) Option { return func(c *eventstore.ServerConfig) { c.Da
 // the streams set up. Everything is stopped when the test ends.
 func Start(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
-	cfg := eventstore.ServerConfig{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", Sync: "1m"}
+	cfg := eventstore.ServerConfig{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", Sync: "1m", Anonymous: true}
 	for _, o := range opts {
 		o(&cfg)
 	}

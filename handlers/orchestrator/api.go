@@ -12,6 +12,7 @@ import (
 	"provisioning/handlers"
 	"provisioning/hub"
 	"provisioning/projections"
+	"provisioning/workflow"
 )
 
 // API is the orchestrator API on :9090. Fill the fields, then call
@@ -24,6 +25,8 @@ type API struct {
 	CLI string
 	// TaskTimeout is recorded in new tasks.
 	TaskTimeout time.Duration
+	// Rules are the operator's validation choices (the settings root).
+	Rules workflow.Rules
 	// ReadWait bounds how long a read waits for the view to catch up.
 	ReadWait time.Duration
 	// CancelWait bounds how long a cancel waits for the task to stop.

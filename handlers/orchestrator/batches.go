@@ -39,7 +39,7 @@ func (o *API) executeBatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := events.NewID()
-	spec, err := req.Batch(id)
+	spec, err := req.Batch(id, o.Rules)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ type (
 
 // specRequest is a body that validates into a task spec.
 type specRequest interface {
-	Spec() (events.TaskSpec, error)
+	Spec(workflow.Rules) (events.TaskSpec, error)
 }
 
 // submit handles a workflow submission: decode, validate, append one
@@ -29,7 +29,7 @@ func submit[T specRequest](o *API) handlers.HandlerFunc {
 		if err := handlers.DecodeJSON(r, &req); err != nil {
 			return err
 		}
-		spec, err := req.Spec()
+		spec, err := req.Spec(o.Rules)
 		if err != nil {
 			return err
 		}
