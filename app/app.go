@@ -34,6 +34,7 @@ import (
 	"provisioning/monitor"
 	"provisioning/projections"
 	"provisioning/ratelimit"
+	"provisioning/secrets"
 	"provisioning/webhooks"
 	"provisioning/workflow"
 )
@@ -62,6 +63,10 @@ type Config struct {
 	KillGrace, ShutdownGrace      time.Duration
 	SimSpeed                      float64
 	SimFail                       string
+	// SecretsKeyFile is the key ring that seals the secrets the streams
+	// hold; empty: DataDir/secrets.key. Created (0600) when missing.
+	// Every instance of a deployment must be given the same file.
+	SecretsKeyFile string
 	// SettingsRoot, when set, admits absolute settings paths inside it
 	// (see workflow.Rules); the API and the executors check with it.
 	SettingsRoot     string
@@ -127,6 +132,7 @@ type Instance struct {
 	// id names this instance's executors and coordinators in events.
 	id string
 
+	secrets *secrets.Keyring
 	nats    *server.Server        // nil with NATSURL
 	natsKey *eventstore.ClientKey // the listener's client key, nil without one
 	conn    *nats.Conn
@@ -169,6 +175,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Instance, error)
 }
 
 func (in *Instance) start(ctx context.Context) error {
+	if err := in.openSecrets(); err != nil {
+		return err
+	}
 	if err := in.connect(ctx); err != nil {
 		return err
 	}
@@ -212,7 +221,7 @@ func (in *Instance) start(ctx context.Context) error {
 	if in.load, err = monitor.New(in.cfg.DataDir, 0); err != nil {
 		return err
 	}
-	in.hooks, err = webhooks.New(store, registry, in.view, in.cfg.Webhooks, in.log, in.registry)
+	in.hooks, err = webhooks.New(store, in.secrets, registry, in.view, in.cfg.Webhooks, in.log, in.registry)
 	if err != nil {
 		return err
 	}
@@ -332,6 +341,26 @@ func (in *Instance) connect(ctx context.Context) error {
 		return err
 	}
 	in.conn = nc
+	return nil
+}
+
+// openSecrets reads the key ring that seals secrets, creating it on a
+// first start. Whether it is the deployment's ring is checked once the
+// identity views hold the sealed signing key (checkSecrets).
+func (in *Instance) openSecrets() error {
+	path := in.cfg.SecretsKeyFile
+	if path == "" {
+		path = filepath.Join(in.cfg.DataDir, secrets.KeyFile)
+	}
+	ring, created, err := secrets.LoadOrCreate(path)
+	if err != nil {
+		return err
+	}
+	if created {
+		in.log.Info("created the secrets key file: back it up apart from NATS and give every instance of this deployment the same file (--secrets-key-file)",
+			"path", path, "key_id", ring.KeyID())
+	}
+	in.secrets = ring
 	return nil
 }
 
@@ -463,6 +492,9 @@ func (in *Instance) NATSURL() string {
 	}
 	return in.nats.ClientURL()
 }
+
+// Secrets is the key ring sealing the instance's secrets.
+func (in *Instance) Secrets() *secrets.Keyring { return in.secrets }
 
 // NATSKeyFile is the nkey seed file clients of NATSURL authenticate with
 // ("" without a listener).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"provisioning/auth"
@@ -16,6 +17,7 @@ import (
 	"provisioning/handlers"
 	"provisioning/handlers/controlcenter"
 	"provisioning/projections"
+	"provisioning/secrets"
 )
 
 // IdentityConfig configures the control center: tokens, passwords and the
@@ -76,7 +78,7 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 	// ExpectLast(0)); retry them while a cluster settles.
 	err := retry(setup, in.log, "set up identity", func(ctx context.Context) error {
 		var err error
-		if _, err = auth.EnsureSigningKey(ctx, in.store); err != nil {
+		if _, err = auth.EnsureSigningKey(ctx, in.store, in.secrets); err != nil {
 			return err
 		}
 		if id.revocations, err = auth.OpenRevocations(ctx, in.store); err != nil {
@@ -96,7 +98,7 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 	in.goRun("revocations", func() error { return id.revocations.Run(bg) })
 
 	id.hasher = auth.NewHasher(auth.DefaultArgon2, in.cfg.HashConcurrency)
-	id.tokens = &auth.Tokens{Keys: id.keys, Issuer: in.cfg.TokenIssuer, TTL: in.cfg.TokenTTL, Now: in.cfg.Clock}
+	id.tokens = &auth.Tokens{Keys: id.keys, Secrets: in.secrets, Issuer: in.cfg.TokenIssuer, TTL: in.cfg.TokenTTL, Now: in.cfg.Clock}
 	evaluator, err := auth.NewEvaluator(id.policies, in.log)
 	if err != nil {
 		return err
@@ -115,9 +117,12 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 	}
 	id.service = &auth.Service{Store: in.store, Users: id.users, Policies: id.policies, View: id.iamView, ReadWait: in.cfg.ReadWait,
 		Hasher: id.hasher, Names: id.names, Tokens: id.tokens, Codes: id.codes, Revocations: id.revocations,
-		Authenticator: id.access.Auth, Evaluator: evaluator, Log: in.log}
+		Authenticator: id.access.Auth, Evaluator: evaluator, Secrets: in.secrets, Log: in.log}
 	if err := id.iamView.WaitForLatest(setup); err != nil {
 		return fmt.Errorf("identity views: %w", err)
+	}
+	if err := in.checkSecrets(); err != nil {
+		return err
 	}
 	select {
 	case <-id.revocations.Ready():
@@ -125,6 +130,36 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 		return fmt.Errorf("revocations: not loaded in time: %w", setup.Err())
 	}
 	return in.bootstrapAdmin(setup)
+}
+
+// checkSecrets opens every secret of the identity views with the key
+// ring: a ring that does not open them is another deployment's (or a
+// fresh one made because the right file was not given), and serving with
+// it would fail every login. Refusing to start says so at once.
+func (in *Instance) checkSecrets() error {
+	id := &in.identity
+	var problems []string
+	for _, k := range id.keys.All() {
+		if _, err := auth.OpenSigningKey(in.secrets, k); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	for _, u := range id.users.All() {
+		for _, s := range []secrets.Stored{u.MFASecret, u.MFAPending} {
+			if _, err := in.secrets.OpenStored(auth.TOTPPurpose(u.ID), s); err != nil {
+				problems = append(problems, fmt.Sprintf("the TOTP secret of user %s: %v", u.Username, err))
+			}
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	if len(problems) > 3 {
+		problems = append(problems[:3], fmt.Sprintf("and %d more", len(problems)-3))
+	}
+	return fmt.Errorf("the secrets key file %s (keys %s) does not open the secrets sealed in the event store: %s. "+
+		"Every instance of a deployment must be given the same --secrets-key-file, and a rotated file must keep the old keys below the new one",
+		in.secrets.Path(), strings.Join(in.secrets.KeyIDs(), ", "), strings.Join(problems, "; "))
 }
 
 // bootstrapAdmin creates the user admin (roles [admin]) when there are no

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"provisioning/events"
+	"provisioning/secrets"
 )
 
 // Account is one user as folded from PROV_IAM. It holds the password
@@ -23,9 +24,11 @@ type Account struct {
 
 	PasswordHash string
 	// MFASecret is the confirmed TOTP secret (MFAEnabled), MFAPending one
-	// enrolled but not verified yet.
-	MFASecret  string
-	MFAPending string
+	// enrolled but not verified yet; both as stored: sealed (or, from
+	// events of older versions, in the clear), opened only to check a
+	// code.
+	MFASecret  secrets.Stored
+	MFAPending secrets.Stored
 	MFAEnabled bool
 	// TokensValidAfter: tokens issued at or before this instant (second
 	// precision, as JWT iat) are refused. Set by a password change or a

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"provisioning/events"
@@ -29,8 +30,12 @@ func (s *Service) EnrolMFA(ctx context.Context, by Caller, id string) (MFAEnrolm
 		if err != nil {
 			return nil, err
 		}
+		sealed, err := s.Secrets.SealString(TOTPPurpose(u.ID), secret)
+		if err != nil {
+			return nil, err
+		}
 		out = MFAEnrolment{Secret: secret, OTPAuthURL: url}
-		e, err := events.New(events.UserMFAEnrolled, u.ID, events.UserMFAEnrolledData{UserID: u.ID, Secret: secret})
+		e, err := events.New(events.UserMFAEnrolled, u.ID, events.UserMFAEnrolledData{UserID: u.ID, SealedSecret: sealed})
 		return &e, err
 	})
 	if err != nil {
@@ -54,10 +59,14 @@ func (s *Service) VerifyMFA(ctx context.Context, by Caller, id, code string) err
 		return userNotFound(id)
 	}
 	pending := user.MFAPending
-	if pending == "" {
+	if pending.IsZero() {
 		return refuse(ErrNoMFAEnrolment, "no MFA enrolment is pending for user %s; POST /users/%s/mfa first", user.Username, id)
 	}
-	step, ok := MatchTOTP(pending, code, s.Tokens.Clock())
+	secret, err := s.Secrets.OpenStored(TOTPPurpose(user.ID), pending)
+	if err != nil {
+		return fmt.Errorf("the pending TOTP secret of user %s: %w", user.ID, err)
+	}
+	step, ok := MatchTOTP(string(secret), code, s.Tokens.Clock())
 	if !ok {
 		return codeError("does not match the enrolled secret (check the device's clock)")
 	}
@@ -67,7 +76,7 @@ func (s *Service) VerifyMFA(ctx context.Context, by Caller, id, code string) err
 		}
 		return err
 	}
-	_, err := s.changeUser(ctx, by, id, func(u Account) (*events.Envelope, error) {
+	_, err = s.changeUser(ctx, by, id, func(u Account) (*events.Envelope, error) {
 		if u.MFAPending != pending {
 			return nil, refuse(ErrMFAEnrolmentChanged, "the MFA enrolment of user %s changed meanwhile; verify a code of the new secret", u.Username)
 		}

@@ -36,6 +36,9 @@ func NewTOTP(account string) (secret, url string, err error) {
 	return key.Secret(), key.URL(), nil
 }
 
+// TOTPPurpose binds a sealed TOTP secret to its user.
+func TOTPPurpose(userID string) string { return "totp/" + userID }
+
 // MatchTOTP reports the time step whose code code is, among the steps
 // within the skew of now, or false. The comparison is constant-time.
 func MatchTOTP(secret, code string, now time.Time) (int64, bool) {

@@ -8,6 +8,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/eventstore"
+	"provisioning/secrets"
 )
 
 // UserView is the user view the rules read (*projections.Users).
@@ -55,7 +56,9 @@ type Service struct {
 	Revocations   *Revocations
 	Authenticator *Authenticator
 	Evaluator     *Evaluator
-	Log           *slog.Logger
+	// Secrets seals TOTP secrets, and opens them to check codes.
+	Secrets *secrets.Keyring
+	Log     *slog.Logger
 }
 
 // Caller is who asks: its events record Actor and CorrelationID (the

@@ -25,7 +25,7 @@ func startIdentity(t *testing.T) identity {
 	t.Helper()
 	env := eventstest.Start(t)
 	ctx := context.Background()
-	if _, err := auth.EnsureSigningKey(ctx, env.Store); err != nil {
+	if _, err := auth.EnsureSigningKey(ctx, env.Store, testRing); err != nil {
 		t.Fatal(err)
 	}
 	names, err := auth.OpenNames(ctx, env.Store)
@@ -56,13 +56,13 @@ func startIdentity(t *testing.T) identity {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens := &auth.Tokens{Keys: keys, Issuer: "provisioning", TTL: time.Hour}
+	tokens := &auth.Tokens{Keys: keys, Secrets: testRing, Issuer: "provisioning", TTL: time.Hour}
 	revocations := auth.NewLocalRevocations()
 	return identity{Service: &auth.Service{
 		Store: env.Store, Users: users, Policies: policies, View: runner,
 		Hasher: auth.NewHasher(cheap, 2), Names: names, Tokens: tokens, Codes: codes, Revocations: revocations,
 		Authenticator: &auth.Authenticator{Tokens: tokens, Revocations: revocations, Users: users},
-		Evaluator:     evaluator,
+		Evaluator:     evaluator, Secrets: testRing,
 	}, users: users}
 }
 

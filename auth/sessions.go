@@ -104,7 +104,11 @@ func (s *Service) checkCredentials(ctx context.Context, q LoginRequest) (Account
 	case q.MFACode == "":
 		return refused("MFA code missing")
 	}
-	step, ok := MatchTOTP(user.MFASecret, q.MFACode, s.Tokens.Clock())
+	secret, err := s.Secrets.OpenStored(TOTPPurpose(user.ID), user.MFASecret)
+	if err != nil {
+		return Account{}, fmt.Errorf("the TOTP secret of user %s: %w", user.ID, err)
+	}
+	step, ok := MatchTOTP(string(secret), q.MFACode, s.Tokens.Clock())
 	if !ok {
 		return refused("MFA code wrong")
 	}

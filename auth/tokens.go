@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/eventstore"
+	"provisioning/secrets"
 )
 
 // Algorithm is the only token signing algorithm issued and accepted.
@@ -45,9 +47,11 @@ type KeySource interface {
 // Tokens issues and verifies EdDSA tokens with the keys of Keys: the
 // newest key signs, any key verifies by its kid. Safe for concurrent use.
 type Tokens struct {
-	Keys   KeySource
-	Issuer string
-	TTL    time.Duration
+	Keys KeySource
+	// Secrets opens the sealed seeds of the keys.
+	Secrets *secrets.Keyring
+	Issuer  string
+	TTL     time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
@@ -149,11 +153,38 @@ func (t *Tokens) privateKey(key events.SigningKeyCreatedData) (ed25519.PrivateKe
 	if k, ok := t.private.Load(key.KeyID); ok {
 		return k.(ed25519.PrivateKey), nil
 	}
-	if len(key.Seed) != ed25519.SeedSize {
+	priv, err := OpenSigningKey(t.Secrets, key)
+	if err != nil {
+		return nil, err
+	}
+	t.private.Store(key.KeyID, priv)
+	return priv, nil
+}
+
+// SigningKeyPurpose binds a sealed seed to its key.
+func SigningKeyPurpose(keyID string) string { return "signing-key/" + keyID }
+
+// OpenSigningKey returns the private key of key: its sealed seed opened
+// with ring, or (an event written before seeds were sealed) its seed in
+// the clear. A ring that does not open it is the wrong key file.
+func OpenSigningKey(ring *secrets.Keyring, key events.SigningKeyCreatedData) (ed25519.PrivateKey, error) {
+	seed := key.Seed
+	if key.SealedSeed != "" {
+		if ring == nil {
+			return nil, fmt.Errorf("signing key %s is sealed and no secrets key is configured", key.KeyID)
+		}
+		var err error
+		if seed, err = ring.Open(SigningKeyPurpose(key.KeyID), key.SealedSeed); err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", key.KeyID, err)
+		}
+	}
+	if len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("signing key %s has no valid seed", key.KeyID)
 	}
-	priv := ed25519.NewKeyFromSeed(key.Seed)
-	t.private.Store(key.KeyID, priv)
+	priv := ed25519.NewKeyFromSeed(seed)
+	if !bytes.Equal(priv.Public().(ed25519.PublicKey), key.PublicKey) {
+		return nil, fmt.Errorf("signing key %s: the seed does not make its public key", key.KeyID)
+	}
 	return priv, nil
 }
 
@@ -228,30 +259,37 @@ func (t *Tokens) keyFor(tok *jwt.Token) (any, error) {
 	return ed25519.PublicKey(key.PublicKey), nil
 }
 
-// NewSigningKey makes a fresh Ed25519 key pair.
-func NewSigningKey(now time.Time) (events.SigningKeyCreatedData, error) {
+// NewSigningKey makes a fresh Ed25519 key pair, its seed sealed with
+// ring.
+func NewSigningKey(now time.Time, ring *secrets.Keyring) (events.SigningKeyCreatedData, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return events.SigningKeyCreatedData{}, fmt.Errorf("generate signing key: %w", err)
 	}
 	sum := sha256.Sum256(pub)
+	kid := hex.EncodeToString(sum[:8])
+	sealed, err := ring.Seal(SigningKeyPurpose(kid), priv.Seed())
+	if err != nil {
+		return events.SigningKeyCreatedData{}, err
+	}
 	return events.SigningKeyCreatedData{
-		KeyID: hex.EncodeToString(sum[:8]), Algorithm: Algorithm,
-		Seed: priv.Seed(), PublicKey: pub, NotBefore: now.UTC(),
+		KeyID: kid, Algorithm: Algorithm,
+		SealedSeed: sealed, PublicKey: pub, NotBefore: now.UTC(),
 	}, nil
 }
 
-// EnsureSigningKey returns the key every instance shares, creating it when
-// the store has none. Two instances starting at once both decide to create
-// it: one append wins, the other reads the winner's key.
-func EnsureSigningKey(ctx context.Context, store *eventstore.Store) (events.SigningKeyCreatedData, error) {
+// EnsureSigningKey returns the key every instance shares, creating it
+// (sealed with ring) when the store has none. Two instances starting at
+// once both decide to create it: one append wins, the other reads the
+// winner's key.
+func EnsureSigningKey(ctx context.Context, store *eventstore.Store, ring *secrets.Keyring) (events.SigningKeyCreatedData, error) {
 	var key events.SigningKeyCreatedData
 	_, err := store.Decide(ctx, eventstore.FenceOf(events.AggSigningKey, events.PrimarySigningKey), func(last events.Envelope, exists bool) (*events.Envelope, error) {
 		if exists {
 			return nil, last.Decode(&key)
 		}
 		var err error
-		if key, err = NewSigningKey(store.Now()); err != nil {
+		if key, err = NewSigningKey(store.Now(), ring); err != nil {
 			return nil, err
 		}
 		e, err := events.New(events.SigningKeyCreated, events.PrimarySigningKey, key)

@@ -16,6 +16,7 @@ import (
 	"provisioning/events"
 	"provisioning/events/eventstest"
 	"provisioning/eventstore"
+	"provisioning/secrets"
 )
 
 // keys is an in-memory KeySource.
@@ -32,18 +33,37 @@ func (k keys) Get(kid string) (events.SigningKeyCreatedData, bool) {
 
 func (k keys) All() []events.SigningKeyCreatedData { return k }
 
+// testRing seals the keys of these tests.
+var testRing = func() *secrets.Keyring {
+	r, err := secrets.NewKeyring()
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
+
 func newKey(t testing.TB) events.SigningKeyCreatedData {
 	t.Helper()
-	k, err := auth.NewSigningKey(time.Now())
+	k, err := auth.NewSigningKey(time.Now(), testRing)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
 }
 
+// private opens a key's sealed seed, to forge tokens with it.
+func private(t testing.TB, k events.SigningKeyCreatedData) ed25519.PrivateKey {
+	t.Helper()
+	priv, err := auth.OpenSigningKey(testRing, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
 func newTokens(t testing.TB) (*auth.Tokens, events.SigningKeyCreatedData) {
 	k := newKey(t)
-	return &auth.Tokens{Keys: keys{k}, Issuer: "provisioning", TTL: time.Hour}, k
+	return &auth.Tokens{Keys: keys{k}, Secrets: testRing, Issuer: "provisioning", TTL: time.Hour}, k
 }
 
 // sign makes a token with arbitrary claims and header, signed by key.
@@ -88,7 +108,7 @@ func TestIssuedTokenParses(t *testing.T) {
 func TestForgedTokensAreRefused(t *testing.T) {
 	t.Parallel()
 	tokens, key := newTokens(t)
-	priv := ed25519.NewKeyFromSeed(key.Seed)
+	priv := private(t, key)
 	now := time.Now()
 	valid := func() jwt.MapClaims {
 		return jwt.MapClaims{"iss": "provisioning", "sub": "u1", "jti": "j1", "username": "alice",
@@ -97,7 +117,7 @@ func TestForgedTokensAreRefused(t *testing.T) {
 	with := func(k string, v any) jwt.MapClaims { c := valid(); c[k] = v; return c }
 	without := func(k string) jwt.MapClaims { c := valid(); delete(c, k); return c }
 	other := newKey(t)
-	otherPriv := ed25519.NewKeyFromSeed(other.Seed)
+	otherPriv := private(t, other)
 	none := sign(t, jwt.SigningMethodNone, valid(), key.KeyID, jwt.UnsafeAllowNoneSignatureType)
 	good := sign(t, jwt.SigningMethodEdDSA, valid(), key.KeyID, priv)
 	parts := strings.Split(good, ".")
@@ -176,7 +196,7 @@ func TestEnsureSigningKeyAgrees(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i], errs[i] = auth.EnsureSigningKey(context.Background(), env.Store)
+			got[i], errs[i] = auth.EnsureSigningKey(context.Background(), env.Store, testRing)
 		}()
 	}
 	wg.Wait()
@@ -184,7 +204,7 @@ func TestEnsureSigningKeyAgrees(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatal(errs[i])
 		}
-		if got[i].KeyID != got[0].KeyID || string(got[i].Seed) != string(got[0].Seed) {
+		if got[i].KeyID != got[0].KeyID || got[i].SealedSeed != got[0].SealedSeed {
 			t.Fatalf("instance %d got key %s, instance 0 got %s", i, got[i].KeyID, got[0].KeyID)
 		}
 	}
@@ -233,5 +253,39 @@ func TestVerifiedTokenStillExpires(t *testing.T) {
 	}
 	if _, err := tokens.Parse(signed[:i] + string(flipped) + signed[i+1:]); !errors.Is(err, auth.ErrInvalidToken) {
 		t.Fatalf("tampered signature: %v", err)
+	}
+}
+
+// A new signing key's seed is stored sealed; only the ring that sealed it
+// opens it, and a key of an older version with its seed in the clear
+// still signs.
+func TestSigningKeySeedIsSealed(t *testing.T) {
+	t.Parallel()
+	k := newKey(t)
+	if k.Seed != nil || k.SealedSeed == "" {
+		t.Fatalf("a new key stores its seed in the clear: %+v", k)
+	}
+	other, err := secrets.NewKeyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.OpenSigningKey(other, k); !errors.Is(err, secrets.ErrUnknownKey) {
+		t.Fatalf("another ring opened the seed: %v", err)
+	}
+	priv := private(t, k)
+	legacy := events.SigningKeyCreatedData{KeyID: "old", Algorithm: auth.Algorithm, Seed: priv.Seed(), PublicKey: k.PublicKey}
+	tokens := &auth.Tokens{Keys: keys{legacy}, Secrets: testRing, Issuer: "provisioning", TTL: time.Hour}
+	signed, _, err := tokens.Issue(context.Background(), "u1", "alice", nil, time.Time{})
+	if err != nil {
+		t.Fatalf("a plaintext seed of an older version: %v", err)
+	}
+	if _, err := tokens.Parse(signed); err != nil {
+		t.Fatal(err)
+	}
+	// A sealed seed moved under another key id does not open.
+	moved := k
+	moved.KeyID = "elsewhere"
+	if _, err := auth.OpenSigningKey(testRing, moved); !errors.Is(err, secrets.ErrTampered) {
+		t.Fatalf("a seed moved to another key: %v", err)
 	}
 }

@@ -34,13 +34,16 @@ import (
 type CoreOptions struct {
 	// NATSURL runs the instance against an existing NATS (the three-node
 	// cluster) with Replicas replicas; empty embeds a server.
-	NATSURL  string
-	Replicas int
-	Sync     string        // "always" or an interval
-	Clients  int           // concurrent keep-alive clients (64)
-	Duration time.Duration // per load phase
-	CLI      []string      // the provisioning CLI (binary + "simulate")
-	Log      *slog.Logger
+	NATSURL string
+	// SecretsKeyFile is shared by every instance on NATSURL (they are
+	// one deployment); empty: each instance's data directory.
+	SecretsKeyFile string
+	Replicas       int
+	Sync           string        // "always" or an interval
+	Clients        int           // concurrent keep-alive clients (64)
+	Duration       time.Duration // per load phase
+	CLI            []string      // the provisioning CLI (binary + "simulate")
+	Log            *slog.Logger
 }
 
 func (o CoreOptions) setup() string {
@@ -62,6 +65,7 @@ func instance(ctx context.Context, opts CoreOptions, workers int) (*app.Instance
 	if opts.NATSURL != "" {
 		cfg.NATSURL, cfg.Replicas = opts.NATSURL, max(opts.Replicas, 1)
 	}
+	cfg.SecretsKeyFile = opts.SecretsKeyFile
 	// The benchmark measures the stack, not the limits (raised, not off:
 	// the counters are still kept).
 	cfg.RateLimits = handlers.RateLimits{Auth: handlers.Limit{Requests: 1_000_000, Window: time.Minute},

@@ -13,6 +13,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/projections"
+	"provisioning/secrets"
 	"provisioning/webhooks"
 )
 
@@ -81,7 +82,12 @@ func WebhookDelivery(ctx context.Context, cfg WebhookDeliveryConfig) (WebhookDel
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := webhooks.NewRegistry()
 	view := projections.NewRunner(store, events.EventsStream, nil, log, reg)
-	svc, err := webhooks.New(store, reg, view, webhooks.Config{AllowPrivateTargets: true, Concurrency: cfg.Concurrency}, log, nil)
+	// The benchmark's endpoints live as long as it does: an in-memory key.
+	ring, err := secrets.NewKeyring()
+	if err != nil {
+		return res, err
+	}
+	svc, err := webhooks.New(store, ring, reg, view, webhooks.Config{AllowPrivateTargets: true, Concurrency: cfg.Concurrency}, log, nil)
 	if err != nil {
 		return res, err
 	}

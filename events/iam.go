@@ -78,10 +78,14 @@ type UserDeletedData struct {
 }
 
 // UserMFAEnrolledData is the payload of UserMFAEnrolled: a new TOTP secret
-// (base32), pending until a code of it is verified.
+// (base32), pending until a code of it is verified. SealedSecret holds it
+// sealed with the deployment's secrets key (package secrets); Secret, the
+// secret in the clear, is only in events written before sealing existed
+// and is still read.
 type UserMFAEnrolledData struct {
-	UserID string `json:"user_id"`
-	Secret string `json:"secret"`
+	UserID       string `json:"user_id"`
+	SealedSecret string `json:"sealed_secret,omitempty"`
+	Secret       string `json:"secret,omitempty"`
 }
 
 // UserMFAEnabledData is the payload of UserMFAEnabled: the pending secret
@@ -127,12 +131,15 @@ type PolicyDeletedData struct {
 }
 
 // SigningKeyCreatedData is the payload of SigningKeyCreated: an Ed25519
-// key pair (the 32-byte seed and the public key, base64 in JSON) and the
-// key id tokens name in their kid header.
+// key pair (the 32-byte seed, sealed with the deployment's secrets key,
+// and the public key, base64 in JSON) and the key id tokens name in their
+// kid header. Seed, the seed in the clear, is only in events written
+// before sealing existed and is still read.
 type SigningKeyCreatedData struct {
-	KeyID     string    `json:"key_id"`
-	Algorithm string    `json:"algorithm"`
-	Seed      []byte    `json:"seed"`
-	PublicKey []byte    `json:"public_key"`
-	NotBefore time.Time `json:"not_before"`
+	KeyID      string    `json:"key_id"`
+	Algorithm  string    `json:"algorithm"`
+	SealedSeed string    `json:"sealed_seed,omitempty"`
+	Seed       []byte    `json:"seed,omitempty"`
+	PublicKey  []byte    `json:"public_key"`
+	NotBefore  time.Time `json:"not_before"`
 }

@@ -34,16 +34,20 @@ const (
 )
 
 // WebhookRegisteredData registers an endpoint, or re-registers a config
-// endpoint whose settings changed. Secret is the HMAC key; it is stored
-// here so every instance and every restart signs with it, and it is never
-// shown again after the answer to the POST that created it.
+// endpoint whose settings changed. SealedSecret is the HMAC key, sealed
+// with the deployment's secrets key (package secrets); it is stored here
+// so every instance and every restart signs with it, and it is never
+// shown again after the answer to the POST that created it. Secret, the
+// key in the clear, is only in events written before sealing existed and
+// is still read.
 type WebhookRegisteredData struct {
-	WebhookID   string   `json:"webhook_id"`
-	URL         string   `json:"url"`
-	Events      []string `json:"events"`
-	Secret      string   `json:"secret"`
-	Description string   `json:"description,omitempty"`
-	Source      string   `json:"source"`
+	WebhookID    string   `json:"webhook_id"`
+	URL          string   `json:"url"`
+	Events       []string `json:"events"`
+	SealedSecret string   `json:"sealed_secret,omitempty"`
+	Secret       string   `json:"secret,omitempty"`
+	Description  string   `json:"description,omitempty"`
+	Source       string   `json:"source"`
 }
 
 // WebhookDisabledData says an endpoint stopped receiving deliveries,

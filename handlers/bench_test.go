@@ -10,6 +10,7 @@ import (
 	"provisioning/auth"
 	"provisioning/events"
 	"provisioning/projections"
+	"provisioning/secrets"
 )
 
 // benchKeys is an in-memory key source.
@@ -29,7 +30,11 @@ func (k benchKeys) All() []events.SigningKeyCreatedData { return k }
 // benchAccess is an Access over in-memory views: a user "op" (operator)
 // and the given policies.
 func benchAccess(b *testing.B, policies ...events.PolicyCreatedData) (*Access, string) {
-	key, err := auth.NewSigningKey(time.Now())
+	ring, err := secrets.NewKeyring()
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, err := auth.NewSigningKey(time.Now(), ring)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +56,7 @@ func benchAccess(b *testing.B, policies ...events.PolicyCreatedData) (*Access, s
 	if err != nil {
 		b.Fatal(err)
 	}
-	tokens := &auth.Tokens{Keys: benchKeys{key}, Issuer: "provisioning", TTL: time.Hour}
+	tokens := &auth.Tokens{Keys: benchKeys{key}, Secrets: ring, Issuer: "provisioning", TTL: time.Hour}
 	token, _, err := tokens.Issue(context.Background(), "u1", "op", []string{"operator"}, time.Time{})
 	if err != nil {
 		b.Fatal(err)

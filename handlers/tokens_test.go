@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"provisioning/app"
+	"provisioning/auth"
 	"provisioning/events"
 	"provisioning/events/eventstest"
 )
@@ -47,7 +48,10 @@ func TestBadTokensAreRefused(t *testing.T) {
 	t.Parallel()
 	in := startInstance(t)
 	key := signingKey(t, in)
-	priv := ed25519.NewKeyFromSeed(key.Seed)
+	priv, err := auth.OpenSigningKey(in.Secrets(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
 	victimID := in.createUser(t, "victim", "operator")
 	now := time.Now()

@@ -60,13 +60,23 @@ func Read(path string) ([]byte, error) {
 // hard-linked into place, so no reader sees a half-written key and a
 // second writer gets an error wrapping fs.ErrExist.
 func Create(path string, data []byte) error {
+	return place(path, data, os.Link)
+}
+
+// Replace writes a key file that may exist already, atomically (a
+// temporary file renamed over it), with mode 0600.
+func Replace(path string, data []byte) error {
+	return place(path, data, os.Rename)
+}
+
+func place(path string, data []byte, into func(from, to string) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create key file %s: %w", path, err)
+		return fmt.Errorf("write key file %s: %w", path, err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("create key file %s: %w", path, err)
+		return fmt.Errorf("write key file %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	err = tmp.Chmod(0o600)
@@ -80,10 +90,10 @@ func Create(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Link(tmp.Name(), path)
+		err = into(tmp.Name(), path)
 	}
 	if err != nil {
-		return fmt.Errorf("create key file %s: %w", path, err)
+		return fmt.Errorf("write key file %s: %w", path, err)
 	}
 	return nil
 }

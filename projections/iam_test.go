@@ -8,6 +8,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/projections"
+	"provisioning/secrets"
 )
 
 type feeder struct {
@@ -47,14 +48,14 @@ func TestUsersFold(t *testing.T) {
 		f.event(events.UserLoggedIn, "u1", events.UserLoggedInData{UserID: "u1"}),
 		f.event(events.UserUpdated, "u1", events.UserUpdatedData{UserID: "u1", Email: "a@example.com", Roles: []string{"operator"}, Enabled: false, InvalidateTokens: true}),
 		f.event(events.UserUpdated, "u1", events.UserUpdatedData{UserID: "u1", Email: "a@example.com", Roles: []string{"operator"}, Enabled: true, PasswordHash: "h2"}),
-		f.event(events.UserMFAEnrolled, "u1", events.UserMFAEnrolledData{UserID: "u1", Secret: "S"}),
+		f.event(events.UserMFAEnrolled, "u1", events.UserMFAEnrolledData{UserID: "u1", SealedSecret: "v1.k.S"}),
 		f.event(events.UserMFAEnabled, "u1", events.UserMFAEnabledData{UserID: "u1"}),
 		f.event(events.UserDeleted, "u2", events.UserDeletedData{UserID: "u2"}),
 		f.event(events.UserLoggedIn, "u2", events.UserLoggedInData{UserID: "u2"}), // a login racing the delete
 	)
 	a, ok := u.ByUsername("ALICE")
 	if !ok || a.Email != "a@example.com" || a.Roles[0] != "operator" || !a.Enabled || a.PasswordHash != "h2" ||
-		!a.MFAEnabled || a.MFASecret != "S" || a.MFAPending != "" || a.LastLogin == nil || a.TokensValidAfter.IsZero() {
+		!a.MFAEnabled || a.MFASecret != (secrets.Stored{Sealed: "v1.k.S"}) || !a.MFAPending.IsZero() || a.LastLogin == nil || a.TokensValidAfter.IsZero() {
 		t.Fatalf("alice %+v", a)
 	}
 	if _, ok := u.ByEmail("alice@example.com"); ok {

@@ -7,6 +7,7 @@ import (
 
 	"provisioning/auth"
 	"provisioning/events"
+	"provisioning/secrets"
 )
 
 // Users is the user view, with lookups by id, username and email (both
@@ -82,12 +83,12 @@ func (u *Users) Apply(env events.Envelope) error {
 		if err := env.Decode(&d); err != nil {
 			return err
 		}
-		user.MFAPending = d.Secret
+		user.MFAPending = secrets.Stored{Sealed: d.SealedSecret, Plain: d.Secret}
 	case events.UserMFAEnabled:
-		if user.MFAPending == "" {
+		if user.MFAPending.IsZero() {
 			return fmt.Errorf("user %s: MFA enabled without an enrolled secret (seq %d)", user.ID, env.Seq)
 		}
-		user.MFASecret, user.MFAPending, user.MFAEnabled = user.MFAPending, "", true
+		user.MFASecret, user.MFAPending, user.MFAEnabled = user.MFAPending, secrets.Stored{}, true
 	case events.UserLoggedIn:
 		t := env.Time
 		user.LastLogin = &t
@@ -214,6 +215,17 @@ func (u *Users) List(f auth.UserFilter, offset, limit int) ([]auth.Account, int)
 	return page, matched
 }
 
+// All returns every user, in creation order.
+func (u *Users) All() []auth.Account {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	out := make([]auth.Account, len(u.order))
+	for i, user := range u.order {
+		out[i] = copyUser(user)
+	}
+	return out
+}
+
 // Count is the number of users.
 func (u *Users) Count() int {
 	u.mu.RLock()
@@ -228,7 +240,7 @@ type usersSnapshot struct {
 	Users   []*auth.Account
 }
 
-const usersSnapshotVersion = 1
+const usersSnapshotVersion = 2
 
 // Snapshot implements Projection.
 func (u *Users) Snapshot() ([]byte, error) {

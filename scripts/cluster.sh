@@ -39,7 +39,7 @@ for i in 1 2 3; do
 done
 urls="nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"
 for i in 1 2; do
-  "$BIN" serve --nats-url "$urls" --nats-nkey "$DATA/nats.nk" --replicas 3 --data-dir "$DATA/instance$i" \
+  "$BIN" serve --nats-url "$urls" --nats-nkey "$DATA/nats.nk" --secrets-key-file "$DATA/secrets.key" --replicas 3 --data-dir "$DATA/instance$i" \
     --orchestrator-addr "127.0.0.1:$((9089 + i))" --control-addr "127.0.0.1:$((9079 + i))" "$@" \
     2> >(sed -u "s/^/[instance $i] /" >&2) &
   pids+=($!)

@@ -301,7 +301,13 @@ type result struct {
 // post sends one signed attempt. Errors never quote the URL (it may hold
 // a receiver's token) nor the secret.
 func (s *Service) post(ctx context.Context, ep target, j job) result {
-	body := signBody(ep.Secret, j.Body)
+	opened, err := s.secrets.OpenStored(SecretPurpose(ep.ID), ep.Secret)
+	if err != nil {
+		s.log.Error("webhooks: the endpoint's secret does not open: is this instance given the deployment's --secrets-key-file?", "webhook", ep.ID, "err", err)
+		return result{err: "the endpoint's signing secret cannot be opened (secrets key)"}
+	}
+	secret := string(opened)
+	body := signBody(secret, j.Body)
 	actx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, ep.URL, bytes.NewReader(body))
@@ -311,7 +317,7 @@ func (s *Service) post(ctx context.Context, ep target, j job) result {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "provisioning-webhooks/1")
 	req.Header.Set(HeaderEvent, j.Event)
-	signHeaders(req.Header, ep.Secret, j.DeliveryID, s.Now(), body)
+	signHeaders(req.Header, secret, j.DeliveryID, s.Now(), body)
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"provisioning/events"
+	"provisioning/secrets"
 )
 
 // Endpoint statuses.
@@ -38,7 +39,9 @@ type Endpoint struct {
 // endpoint is the folded state of one endpoint.
 type endpoint struct {
 	Endpoint
-	Secret        string
+	// Secret is the signing key as stored: sealed (in the clear from
+	// events of older versions); opened for each attempt.
+	Secret        secrets.Stored
 	RegisteredSeq uint64 // events after it are delivered to it
 	Deleted       bool
 }
@@ -93,11 +96,17 @@ type Registry struct {
 }
 
 type registryState struct {
+	// Version is registryVersion; a snapshot of another version is not
+	// used (the registry is rebuilt from the stream).
+	Version    int
 	Endpoints  map[string]*endpoint
 	Order      []string // endpoint ids by first registration
 	Deliveries map[string]*Delivery
 	Log        map[string][]string // endpoint id -> delivery ids, oldest first
 }
+
+// registryVersion changes whenever registryState changes shape.
+const registryVersion = 2
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
@@ -113,7 +122,7 @@ func (r *Registry) Name() string { return "webhooks" }
 func (r *Registry) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.st = registryState{Endpoints: map[string]*endpoint{}, Deliveries: map[string]*Delivery{}, Log: map[string][]string{}}
+	r.st = registryState{Version: registryVersion, Endpoints: map[string]*endpoint{}, Deliveries: map[string]*Delivery{}, Log: map[string][]string{}}
 	r.notify()
 }
 
@@ -133,6 +142,9 @@ func (r *Registry) Restore(data []byte) error {
 	var st registryState
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
 		return fmt.Errorf("decode webhooks: %w", err)
+	}
+	if st.Version != registryVersion {
+		return fmt.Errorf("decode webhooks: snapshot version %d, want %d", st.Version, registryVersion)
 	}
 	for _, m := range []bool{st.Endpoints == nil, st.Deliveries == nil, st.Log == nil} {
 		if m {
@@ -189,7 +201,8 @@ func (r *Registry) applyEndpoint(env events.Envelope) error {
 		if ep.RegisteredSeq == 0 || ep.Deleted {
 			*ep = endpoint{Endpoint: Endpoint{ID: env.AggregateID, CreatedAt: env.Time, Status: StatusActive}, RegisteredSeq: env.Seq}
 		}
-		ep.URL, ep.Events, ep.Secret, ep.Description, ep.Source = d.URL, d.Events, d.Secret, d.Description, d.Source
+		ep.URL, ep.Events, ep.Description, ep.Source = d.URL, d.Events, d.Description, d.Source
+		ep.Secret = secrets.Stored{Sealed: d.SealedSecret, Plain: d.Secret}
 		ep.UpdatedAt = env.Time
 		return nil
 	}
@@ -386,7 +399,7 @@ func (r *Registry) Deliveries(webhookID, status string, offset, limit int) ([]De
 // target is what a delivery needs of its endpoint.
 type target struct {
 	Endpoint
-	Secret string
+	Secret secrets.Stored
 }
 
 func (ep *endpoint) target() target {

@@ -23,6 +23,7 @@ package webhooks
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,7 @@ import (
 
 	"provisioning/events"
 	"provisioning/eventstore"
+	"provisioning/secrets"
 )
 
 // View is the consistency the service needs from the runner folding its
@@ -64,6 +66,7 @@ type Caller struct {
 // then Setup, then Run.
 type Service struct {
 	store    *eventstore.Store
+	secrets  *secrets.Keyring
 	registry *Registry
 	view     View
 	cfg      Config
@@ -76,15 +79,15 @@ type Service struct {
 	Rand func() float64
 }
 
-// New returns a service; cfg is checked and completed with defaults. reg
-// may be nil.
-func New(store *eventstore.Store, registry *Registry, view View, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+// New returns a service; cfg is checked and completed with defaults.
+// ring seals the endpoints' secrets; reg may be nil.
+func New(store *eventstore.Store, ring *secrets.Keyring, registry *Registry, view View, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
 	return &Service{
-		store: store, registry: registry, view: view, cfg: cfg, log: log,
+		store: store, secrets: ring, registry: registry, view: view, cfg: cfg, log: log,
 		client:  newClient(cfg.AllowPrivateTargets, cfg.Timeout),
 		metrics: newMetrics(reg), Now: time.Now, Rand: rand.Float64,
 	}, nil
@@ -156,16 +159,26 @@ func (s *Service) Create(ctx context.Context, by Caller, req Request, opts ...ev
 		req.Secret = newSecret()
 	}
 	id := events.NewID()
-	data := events.WebhookRegisteredData{WebhookID: id, URL: req.URL, Events: req.Events, Secret: req.Secret,
+	sealed, err := s.secrets.SealString(SecretPurpose(id), req.Secret)
+	if err != nil {
+		return Created{}, err
+	}
+	data := events.WebhookRegisteredData{WebhookID: id, URL: req.URL, Events: req.Events, SealedSecret: sealed,
 		Description: req.Description, Source: events.WebhookSourceAPI}
 	stored, err := s.append(ctx, by, events.WebhookRegistered, id, data, append(opts, eventstore.ExpectLast(0))...)
 	if err != nil {
 		return Created{}, err
 	}
+	// A repeated Idempotency-Key answers with the first registration,
+	// its secret included.
 	if err := stored.Decode(&data); err != nil {
 		return Created{}, err
 	}
-	return Created{Secret: data.Secret, Endpoint: Endpoint{
+	secret, err := s.secrets.OpenStored(SecretPurpose(stored.AggregateID), secrets.Stored{Sealed: data.SealedSecret, Plain: data.Secret})
+	if err != nil {
+		return Created{}, err
+	}
+	return Created{Secret: string(secret), Endpoint: Endpoint{
 		ID: stored.AggregateID, URL: data.URL, Events: data.Events, Description: data.Description, Source: data.Source,
 		Status: StatusActive, CreatedAt: stored.Time, UpdatedAt: stored.Time,
 	}}, nil
@@ -266,6 +279,17 @@ func (s *Service) append(ctx context.Context, by Caller, t events.Type, id strin
 	return s.store.Append(ctx, *e, opts...)
 }
 
+// SecretPurpose binds a sealed signing secret to its endpoint.
+func SecretPurpose(webhookID string) string { return "webhook/" + webhookID }
+
+// secretIs reports whether the endpoint's stored secret is secret. One
+// that does not open (the wrong key file) is not: registering the
+// configured one again repairs it.
+func (s *Service) secretIs(ep target, secret string) bool {
+	got, err := s.secrets.OpenStored(SecretPurpose(ep.ID), ep.Secret)
+	return err == nil && subtle.ConstantTimeCompare(got, []byte(secret)) == 1
+}
+
 // system is the caller of the service's own decisions.
 var system = Caller{Actor: "system:webhooks"}
 
@@ -281,15 +305,19 @@ func (s *Service) registerConfigured(ctx context.Context) error {
 	for _, c := range s.cfg.Endpoints {
 		id := ConfigID(c.URL)
 		want[id] = true
-		if cur, ok := s.registry.target(id); ok && configuredAs(cur, c) {
+		if cur, ok := s.registry.target(id); ok && s.configuredAs(cur, c) {
 			continue
 		}
 		_, err := s.decide(ctx, events.AggWebhook, id, func() (*events.Envelope, error) {
-			if cur, ok := s.registry.target(id); ok && configuredAs(cur, c) {
+			if cur, ok := s.registry.target(id); ok && s.configuredAs(cur, c) {
 				return nil, nil // another instance registered it meanwhile
 			}
+			sealed, err := s.secrets.SealString(SecretPurpose(id), c.Secret)
+			if err != nil {
+				return nil, err
+			}
 			return event(system, events.WebhookRegistered, id, events.WebhookRegisteredData{WebhookID: id, URL: c.URL, Events: c.Events,
-				Secret: c.Secret, Description: c.Description, Source: events.WebhookSourceConfig})
+				SealedSecret: sealed, Description: c.Description, Source: events.WebhookSourceConfig})
 		})
 		if err != nil {
 			return fmt.Errorf("webhooks: register %s: %w", c.URL, err)
@@ -312,9 +340,10 @@ func (s *Service) registerConfigured(ctx context.Context) error {
 	return nil
 }
 
-// configuredAs reports whether an endpoint is registered as c says.
-func configuredAs(ep target, c EndpointConfig) bool {
-	return ep.URL == c.URL && slices.Equal(ep.Events, c.Events) && ep.Secret == c.Secret && ep.Description == c.Description
+// configuredAs reports whether an endpoint is registered as c configures
+// it, its secret included.
+func (s *Service) configuredAs(ep target, c EndpointConfig) bool {
+	return ep.URL == c.URL && slices.Equal(ep.Events, c.Events) && ep.Description == c.Description && s.secretIs(ep, c.Secret)
 }
 
 // backoff is the wait after failed attempt n (1-based), with jitter.

@@ -22,6 +22,7 @@ import (
 	"provisioning/events/eventstest"
 	"provisioning/eventstore"
 	"provisioning/projections"
+	"provisioning/secrets"
 	"provisioning/webhooks"
 	"provisioning/workflow"
 )
@@ -36,6 +37,15 @@ type instance struct {
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// ring seals the secrets of these tests' endpoints.
+var ring = func() *secrets.Keyring {
+	r, err := secrets.NewKeyring()
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
 
 // testConfig delivers to loopback, fast.
 func testConfig() webhooks.Config {
@@ -52,7 +62,7 @@ func start(t *testing.T, store *eventstore.Store, cfg webhooks.Config) *instance
 	t.Helper()
 	reg := webhooks.NewRegistry()
 	view := projections.NewRunner(store, events.EventsStream, nil, quiet(), reg)
-	svc, err := webhooks.New(store, reg, view, cfg, quiet(), nil)
+	svc, err := webhooks.New(store, ring, reg, view, cfg, quiet(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +97,7 @@ type receiver struct {
 }
 
 type delivery struct {
+	path   string
 	header http.Header
 	body   []byte
 }
@@ -96,7 +107,7 @@ func newReceiver(t *testing.T, script ...int) *receiver {
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
-		rc.got = append(rc.got, delivery{header: r.Header.Clone(), body: body})
+		rc.got = append(rc.got, delivery{path: r.URL.Path, header: r.Header.Clone(), body: body})
 		status := http.StatusOK
 		if len(rc.script) > 0 {
 			status, rc.script = rc.script[0], rc.script[1:]
@@ -146,6 +157,52 @@ func completeTask(t *testing.T, store *eventstore.Store) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// The signing secret is stored sealed: nothing in the stream shows it, a
+// repeated registration answers with it, and deliveries are signed with
+// it. An endpoint registered by an older version, its secret in the
+// clear, is still delivered to and signed for.
+func TestSecretsAreSealedInTheStream(t *testing.T) {
+	t.Parallel()
+	env := eventstest.Start(t)
+	in := start(t, env.Store, testConfig())
+	rc := newReceiver(t)
+	const secret = "a-webhook-secret-nobody-may-read"
+	key := eventstore.WithIdempotencyKey("register-once")
+	created, err := in.svc.Create(context.Background(), webhooks.Caller{}, webhooks.Request{URL: rc.URL + "/hook", Events: []string{"task.completed"}, Secret: secret}, key)
+	if err != nil || created.Secret != secret {
+		t.Fatalf("register: %+v %v", created, err)
+	}
+	again, err := in.svc.Create(context.Background(), webhooks.Caller{}, webhooks.Request{URL: rc.URL + "/hook", Events: []string{"task.completed"}, Secret: secret}, key)
+	if err != nil || again.ID != created.ID || again.Secret != secret {
+		t.Fatalf("a repeated registration: %+v %v", again, err)
+	}
+	legacy, _ := events.New(events.WebhookRegistered, "legacy", events.WebhookRegisteredData{WebhookID: "legacy",
+		URL: rc.URL + "/legacy", Events: []string{"task.completed"}, Secret: "a-plaintext-secret-of-old", Source: "api"})
+	if _, err := env.Store.Append(context.Background(), legacy); err != nil {
+		t.Fatal(err)
+	}
+	completeTask(t, env.Store)
+	eventstest.Eventually(t, 10*time.Second, func() bool { return rc.count() == 2 }, "both endpoints got the delivery")
+	for _, d := range rc.deliveries() {
+		want := secret
+		if strings.HasSuffix(d.path, "/legacy") {
+			want = "a-plaintext-secret-of-old"
+		}
+		if err := webhooks.Verify(want, d.header, d.body); err != nil {
+			t.Fatalf("delivery to %s: %v", d.path, err)
+		}
+	}
+	err = env.Store.Read(context.Background(), events.EventsStream, eventstore.Position{}, func(e events.Envelope, err error) error {
+		if bytes.Contains(e.Data, []byte(secret)) {
+			t.Errorf("event %d (%s) shows the secret: %s", e.Seq, e.Type, e.Data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDeliverySignedAndVerifiable(t *testing.T) {

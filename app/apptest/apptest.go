@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,6 +51,9 @@ func Config(tb testing.TB) app.Config {
 	cfg.KillGrace = 2 * time.Second
 	cfg.ShutdownGrace = 5 * time.Second
 	cfg.AdminPassword = AdminPassword
+	// Instances of one test are one deployment: they share a secrets
+	// key file, as every instance of a real one must.
+	cfg.SecretsKeyFile = secretsKeyFile(tb)
 	// Tests poll; the limits of the reference are tested on their own.
 	cfg.RateLimits = handlers.RateLimits{
 		Auth:    handlers.Limit{Requests: 10_000, Window: time.Minute},
@@ -56,6 +61,18 @@ func Config(tb testing.TB) app.Config {
 		Batch:   handlers.Limit{Requests: 10_000, Window: time.Minute},
 	}
 	return cfg
+}
+
+var secretsKeys sync.Map // test name -> key file path
+
+// secretsKeyFile is the secrets key file of tb's deployment: one per test.
+func secretsKeyFile(tb testing.TB) string {
+	if p, ok := secretsKeys.Load(tb.Name()); ok {
+		return p.(string)
+	}
+	p, _ := secretsKeys.LoadOrStore(tb.Name(), filepath.Join(tb.TempDir(), "secrets.key"))
+	tb.Cleanup(func() { secretsKeys.Delete(tb.Name()) })
+	return p.(string)
 }
 
 // Start runs an instance with cfg and closes it when the test ends.

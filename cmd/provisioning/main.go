@@ -28,6 +28,8 @@ Usage:
   provisioning simulate ...        the simulated provisioning CLI the executors run
   provisioning nats [flags]        a NATS server with JetStream (used by make cluster)
   provisioning replay [flags]      rebuild the views from the event stream and compare (docs/recovery.md)
+  provisioning secrets-key new|rotate|show [flags]
+                                   the key file sealing secrets at rest (docs/deployment.md)
 
 Client commands (docs/cli.md):
 ` + cli.Usage() + `
@@ -55,6 +57,8 @@ func Main(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return replay.Main(ctx, args[1:], getenv, stdout, stderr)
+	case "secrets-key":
+		return secretsKey(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

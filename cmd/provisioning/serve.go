@@ -42,6 +42,7 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.DurationVar(&cfg.KillGrace, "kill-grace", cfg.KillGrace, "time between SIGTERM and SIGKILL when a task is stopped")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", cfg.ShutdownGrace, "on SIGTERM, how long running jobs may finish before they are handed back")
 	fs.Float64Var(&cfg.SimSpeed, "sim-speed", cfg.SimSpeed, "simulator time factor: 1 realistic, 0 instant")
+	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "key ring sealing the secrets the streams hold (signing key, TOTP and webhook secrets), created mode 0600 when missing; give every instance of a deployment the same file (default <data-dir>/secrets.key)")
 	fs.StringVar(&cfg.SettingsRoot, "settings-root", "", "an absolute directory whose files a submission's settings may name by absolute path (default: none; settings are paths relative to the CLI's working directory)")
 	fs.StringVar(&cfg.SimFail, "sim-fail", "", "regexp of names the simulator fails on (default ^fail)")
 	fs.IntVar(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "events between view snapshots")

@@ -315,7 +315,7 @@ func historySubjects(agg events.Aggregate, id string, types []string) ([]string,
 }
 
 // secretFields are the keys whose string values history never shows.
-var secretFields = []string{"secret", "password", "password_hash", "totp_secret", "private_key", "signing_key", "token"}
+var secretFields = []string{"secret", "sealed_secret", "seed", "sealed_seed", "password", "password_hash", "totp_secret", "private_key", "signing_key", "token"}
 
 // redact replaces the values of secret fields anywhere in data with
 // "[redacted]"; data without any is returned byte for byte.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -206,7 +207,7 @@ func clusterRows(ctx context.Context, exe string, clients int, d time.Duration, 
 		return nil, err
 	}
 	defer c.Shutdown()
-	opts := bench.CoreOptions{NATSURL: c.URLs(), Replicas: 3, Clients: clients, Duration: d, CLI: []string{exe, "simulate"}, Log: log}
+	opts := bench.CoreOptions{NATSURL: c.URLs(), SecretsKeyFile: filepath.Join(dir, "secrets.key"), Replicas: 3, Clients: clients, Duration: d, CLI: []string{exe, "simulate"}, Log: log}
 	// Submit-to-Running first: the load phase leaves thousands of jobs in
 	// the shared queue of the cluster.
 	rows, err := bench.SubmitToRunning(ctx, opts, 100)
