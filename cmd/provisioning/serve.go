@@ -44,7 +44,7 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.Float64Var(&cfg.SimSpeed, "sim-speed", cfg.SimSpeed, "simulator time factor: 1 realistic, 0 instant")
 	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "key ring sealing the secrets the streams hold (signing key, TOTP and webhook secrets), created mode 0600 when missing; give every instance of a deployment the same file (default <data-dir>/secrets.key)")
 	fs.StringVar(&cfg.SettingsRoot, "settings-root", "", "an absolute directory whose files a submission's settings may name by absolute path (default: none; settings are paths relative to the CLI's working directory)")
-	fs.StringVar(&cfg.SimFail, "sim-fail", "", "regexp of names the simulator fails on (default ^fail)")
+	fs.StringVar(&cfg.SimFail, "sim-fail", "", "regexp of resource names the simulator fails on: a server's, taskserv's or cluster's own name, the infra only for a servers workflow without server names (default ^fail)")
 	fs.IntVar(&cfg.SnapshotEvery, "snapshot-every", cfg.SnapshotEvery, "events between view snapshots")
 	fs.DurationVar(&cfg.SnapshotInterval, "snapshot-interval", cfg.SnapshotInterval, "longest time between view snapshots while events arrive")
 	fs.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", cfg.IdempotencyWindow, "how long the answer to a POST with an Idempotency-Key is replayed")

@@ -10,8 +10,10 @@
 //	PROVISIONING_SIM_STATE  state path: resources/ and journal.jsonl live in its
 //	                        directory (default ./data/simulator/state.json)
 //	PROVISIONING_SIM_SPEED  time factor: 1 realistic (about 15 s a task), 0 instant
-//	PROVISIONING_SIM_FAIL   regexp; a server, taskserv, cluster or infra name
-//	                        matching it fails at about 60 % (default ^fail)
+//	PROVISIONING_SIM_FAIL   regexp; a command whose resource's own name (the
+//	                        server, taskserv or cluster; the infra for a servers
+//	                        command without a server name) matches it fails at
+//	                        about 60 % (default ^fail)
 //	PROVISIONING_TASK_ID, PROVISIONING_ATTEMPT  set by the executor; recorded
 //	                        in the journal beside the state file
 package simulator
@@ -228,12 +230,23 @@ func describe(resources []string) string {
 	return fmt.Sprintf("%d %s", len(resources), kind)
 }
 
+// failing returns the name of the resource the command acts on when the
+// failure pattern matches it. That is the resource's own name (the
+// server's, the taskserv's, the cluster's), never the infra it lives in:
+// a batch named "failing" gives its tasks that infra, and must not fail
+// healthy servers. Only a servers command without a server name acts on
+// the infra's servers as a whole, and is named by the infra.
 func (r *run) failing() string {
 	c := r.cmd
-	for _, n := range []string{c.Server["name"], c.Target, c.Infra} {
-		if n != "" && r.env.Fail.MatchString(n) {
-			return n
-		}
+	name := c.Infra
+	switch {
+	case c.Server["name"] != "":
+		name = c.Server["name"]
+	case c.Target != "":
+		name = c.Target
+	}
+	if r.env.Fail.MatchString(name) {
+		return name
 	}
 	return ""
 }

@@ -76,6 +76,30 @@ func TestFailuresOnDemand(t *testing.T) {
 	}
 }
 
+// The pattern matches the name of the resource a command acts on, never
+// the infra it belongs to: a batch named "failing" (its default infra)
+// fails no healthy server, taskserv or cluster. A servers command without
+// a server name acts on the infra's servers: there the infra is the name.
+func TestFailureMatchesTheResourcesOwnName(t *testing.T) {
+	env := map[string]string{"PROVISIONING_SIM_STATE": filepath.Join(t.TempDir(), "state.json"), "PROVISIONING_SIM_SPEED": "0"}
+	healthy := [][]string{
+		{"servers", "create", "--infra", "failing", "--name", "web-01"},
+		{"taskserv", "create", "kubernetes", "--infra", "failing"},
+		{"cluster", "create", "buildkit", "--infra", "failing"},
+	}
+	for _, args := range healthy {
+		if code, _, errOut := run(t, env, args...); code != 0 {
+			t.Errorf("%v failed because of its infra's name: %d %s", args, code, errOut)
+		}
+	}
+	if code, _, _ := run(t, env, "servers", "create", "--infra", "prod", "--name", "fail-web"); code != 1 {
+		t.Errorf("a server named fail-web did not fail: %d", code)
+	}
+	if code, _, _ := run(t, env, "servers", "create", "--infra", "failing"); code != 1 {
+		t.Errorf("the servers of infra failing did not fail: %d", code)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	env := map[string]string{"PROVISIONING_SIM_STATE": filepath.Join(t.TempDir(), "s.json")}
 	for _, args := range [][]string{{}, {"servers"}, {"disks", "create"}, {"servers", "resize", "--infra", "x"},
