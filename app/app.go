@@ -89,6 +89,9 @@ type Config struct {
 	IdentityConfig
 	// Webhooks is the [webhooks] table of the config file.
 	Webhooks webhooks.Config
+	// DeliveryRetention is how long webhook delivery records are kept
+	// (PROV_DELIVERIES; 0: 30 days).
+	DeliveryRetention time.Duration
 	// ReadWait bounds how long a read waits for the views to catch up with
 	// the stream before answering 503.
 	ReadWait time.Duration
@@ -138,9 +141,11 @@ type Instance struct {
 	conn    *nats.Conn
 	store   *eventstore.Store
 	view    *projections.Runner
-	tasks   *projections.Tasks
-	pool    *executors.Pool
-	hooks   *webhooks.Service
+	// deliveries folds PROV_DELIVERIES into the webhooks' delivery log.
+	deliveries *projections.Runner
+	tasks      *projections.Tasks
+	pool       *executors.Pool
+	hooks      *webhooks.Service
 
 	idempotency *handlers.Idempotency
 	counters    *ratelimit.Store
@@ -221,7 +226,10 @@ func (in *Instance) start(ctx context.Context) error {
 	if in.load, err = monitor.New(in.cfg.DataDir, 0); err != nil {
 		return err
 	}
-	in.hooks, err = webhooks.New(store, in.secrets, registry, in.view, in.cfg.Webhooks, in.log, in.registry)
+	registry.DeliveryLog().Retention = in.cfg.DeliveryRetention
+	in.deliveries = in.newRunner(events.DeliveriesStream, snaps, registry.DeliveryLog())
+	in.registry.MustRegister(in.deliveries.Collector(), in.deliveries.FailuresCollector())
+	in.hooks, err = webhooks.New(store, in.secrets, registry, webhooks.Views{Events: in.view, Deliveries: in.deliveries}, in.cfg.Webhooks, in.log, in.registry)
 	if err != nil {
 		return err
 	}
@@ -237,6 +245,7 @@ func (in *Instance) start(ctx context.Context) error {
 	in.cancel = cancelBG
 	in.wireRecovery(bg)
 	in.goRun("projections", func() error { return in.view.Run(bg) })
+	in.goRun("webhook delivery log", func() error { return in.deliveries.Run(bg) })
 	in.hub = hub.New(store, in.log, 10_000, in.registry)
 	if in.cfg.WSQueue > 0 {
 		in.hub.QueueSize = in.cfg.WSQueue
@@ -275,7 +284,7 @@ func (in *Instance) newRunner(stream events.Stream, snaps *projections.Snapshots
 
 // provision creates or updates every stream, bucket and object store.
 func (in *Instance) provision(ctx context.Context) (*projections.Snapshots, error) {
-	if err := in.store.Setup(ctx, eventstore.SetupConfig{Replicas: in.cfg.Replicas}); err != nil {
+	if err := in.store.Setup(ctx, eventstore.SetupConfig{Replicas: in.cfg.Replicas, DeliveriesMaxAge: in.cfg.DeliveryRetention}); err != nil {
 		return nil, err
 	}
 	snaps, err := projections.OpenSnapshots(ctx, in.store)

@@ -82,12 +82,13 @@ func WebhookDelivery(ctx context.Context, cfg WebhookDeliveryConfig) (WebhookDel
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := webhooks.NewRegistry()
 	view := projections.NewRunner(store, events.EventsStream, nil, log, reg)
+	logView := projections.NewRunner(store, events.DeliveriesStream, nil, log, reg.DeliveryLog())
 	// The benchmark's endpoints live as long as it does: an in-memory key.
 	ring, err := secrets.NewKeyring()
 	if err != nil {
 		return res, err
 	}
-	svc, err := webhooks.New(store, ring, reg, view, webhooks.Config{AllowPrivateTargets: true, Concurrency: cfg.Concurrency}, log, nil)
+	svc, err := webhooks.New(store, ring, reg, webhooks.Views{Events: view, Deliveries: logView}, webhooks.Config{AllowPrivateTargets: true, Concurrency: cfg.Concurrency}, log, nil)
 	if err != nil {
 		return res, err
 	}
@@ -97,7 +98,7 @@ func WebhookDelivery(ctx context.Context, cfg WebhookDeliveryConfig) (WebhookDel
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
-	for _, run := range []func(context.Context) error{view.Run, svc.Run} {
+	for _, run := range []func(context.Context) error{view.Run, logView.Run, svc.Run} {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = run(rctx) }()
 	}

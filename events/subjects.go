@@ -18,10 +18,13 @@ var (
 	EventsStream = Stream{Name: "PROV_EVENTS", Prefix: "prov.events"}
 	IAMStream    = Stream{Name: "PROV_IAM", Prefix: "prov.iam"}
 	AuditStream  = Stream{Name: "PROV_AUDIT", Prefix: "prov.audit"}
+	// DeliveriesStream holds webhook delivery attempts and retry
+	// requests, kept for a retention (--delivery-retention).
+	DeliveriesStream = Stream{Name: "PROV_DELIVERIES", Prefix: "prov.deliveries"}
 )
 
 // Streams lists every stream Setup creates.
-var Streams = []Stream{EventsStream, IAMStream, AuditStream}
+var Streams = []Stream{EventsStream, IAMStream, AuditStream, DeliveriesStream}
 
 // aggregateStream places aggregates outside the events stream.
 var aggregateStream = map[Aggregate]Stream{}

@@ -25,6 +25,9 @@ const (
 func init() {
 	register(AggWebhook, WebhookRegistered, WebhookDisabled, WebhookEnabled, WebhookDeleted)
 	register(AggWebhookDelivery, WebhookDeliveryAttempted, WebhookDeliveryRetryRequested)
+	// Delivery records are operational, not what happened to workflows:
+	// they have a stream of their own, with a retention.
+	aggregateStream[AggWebhookDelivery] = DeliveriesStream
 }
 
 // Where a webhook endpoint was defined.
@@ -94,9 +97,11 @@ type WebhookDeliveryAttemptedData struct {
 }
 
 // WebhookDeliveryRetryRequestedData asks for one more round of attempts
-// of a delivery (by hand, after it failed or to send it again). The
-// webhook dispatcher turns it into a job; Attempts is how many attempts
-// the delivery had, so numbering goes on.
+// of a delivery by hand: now, whether it failed, was delivered, or waits
+// for its next automatic attempt. The webhook dispatcher turns it into a
+// job; Attempts is how many attempts the delivery had, so numbering goes
+// on; Round numbers the retries by hand of the delivery (from 1): jobs of
+// an earlier round still waiting out their backoff are superseded.
 type WebhookDeliveryRetryRequestedData struct {
 	DeliveryID string `json:"delivery_id"`
 	WebhookID  string `json:"webhook_id"`
@@ -104,4 +109,5 @@ type WebhookDeliveryRetryRequestedData struct {
 	EventID    string `json:"event_id"`
 	EventSeq   uint64 `json:"event_seq"`
 	Attempts   int    `json:"attempts"`
+	Round      int    `json:"round,omitempty"`
 }

@@ -19,6 +19,9 @@ type SetupConfig struct {
 	DuplicateWindow time.Duration
 	// AuditMaxAge bounds how long audit records are kept (0: forever).
 	AuditMaxAge time.Duration
+	// DeliveriesMaxAge is how long webhook delivery records are kept
+	// (0: 30 days).
+	DeliveriesMaxAge time.Duration
 }
 
 // Setup creates or updates the streams. It is idempotent and safe to run
@@ -44,8 +47,16 @@ func (s *Store) Setup(ctx context.Context, cfg SetupConfig) error {
 			// refuses new writes instead (ErrStorageFull).
 			Discard: jetstream.DiscardNew,
 		}
-		if st == events.AuditStream {
+		switch st {
+		case events.AuditStream:
 			sc.MaxAge = cfg.AuditMaxAge
+		case events.DeliveriesStream:
+			sc.MaxAge = cfg.DeliveriesMaxAge
+			if sc.MaxAge <= 0 {
+				sc.MaxAge = 30 * 24 * time.Hour
+			}
+			// Old records age out; a full store still refuses new ones
+			// rather than dropping what the retention promises.
 		}
 		if _, err := s.js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("set up stream %s: %w", st.Name, err)

@@ -184,6 +184,10 @@ func (s *Service) attempt(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	_ = msg.InProgress()
+	if s.superseded(ctx, j) {
+		_ = msg.Ack() // a retry by hand sent it since: this round is over
+		return
+	}
 	n, round := s.attemptNumber(ctx, j, meta.NumDelivered)
 	// An attempt once started is finished, recorded and settled even when
 	// the service stops meanwhile (the shutdown waits, at most the attempt
@@ -199,6 +203,10 @@ func (s *Service) attempt(ctx context.Context, msg jetstream.Msg) {
 	switch {
 	case res.ok:
 		rec.Outcome = events.DeliveryDelivered
+	case res.permanent:
+		// Another attempt would be refused the same way: failed now,
+		// retryable by hand once the endpoint is fixed.
+		rec.Outcome = events.DeliveryFailed
 	case round >= s.cfg.MaxAttempts:
 		rec.Outcome = events.DeliveryFailed
 	default:
@@ -220,6 +228,19 @@ func (s *Service) attempt(ctx context.Context, msg jetstream.Msg) {
 	_ = msg.Ack()
 }
 
+// superseded reports whether a retry by hand of the job's delivery was
+// asked for after the job was made: the retry's own job sends it, and
+// this one (say, back from a backoff of hours) must not send it again.
+func (s *Service) superseded(ctx context.Context, j job) bool {
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if s.logView.WaitForLatest(wctx) != nil {
+		return false
+	}
+	d, ok := s.registry.log.Delivery(j.DeliveryID)
+	return ok && d.Round > j.Round
+}
+
 // attemptNumber numbers this attempt from the attempts already recorded
 // for the delivery: JetStream's delivery count also counts deliveries an
 // instance handed back unattempted when it shut down. round is the
@@ -228,11 +249,11 @@ func (s *Service) attempt(ctx context.Context, msg jetstream.Msg) {
 func (s *Service) attemptNumber(ctx context.Context, j job, delivered uint64) (n, round int) {
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if s.view.WaitForLatest(wctx) != nil {
+	if s.logView.WaitForLatest(wctx) != nil {
 		return j.PriorAttempts + int(delivered), int(delivered)
 	}
 	n = 1
-	if d, ok := s.registry.Delivery(j.DeliveryID); ok {
+	if d, ok := s.registry.log.Delivery(j.DeliveryID); ok {
 		n = d.Attempt + 1
 	}
 	return n, max(n-j.PriorAttempts, 1)
@@ -261,7 +282,7 @@ func (s *Service) record(ctx context.Context, rec events.WebhookDeliveryAttempte
 func (s *Service) maybeDisable(ctx context.Context, id string, seq uint64) {
 	wctx, cancel := context.WithTimeout(ctx, decisionWait)
 	defer cancel()
-	if s.view.WaitFor(wctx, seq) != nil {
+	if s.logView.WaitFor(wctx, seq) != nil {
 		return
 	}
 	var reason string
@@ -290,12 +311,15 @@ func (s *Service) maybeDisable(ctx context.Context, id string, seq uint64) {
 	}
 }
 
-// result of one HTTP attempt.
+// result of one HTTP attempt. permanent: the target is refused for what
+// it is (a private address, an invalid URL), not for how it answered;
+// retrying cannot help.
 type result struct {
-	ok      bool
-	code    int
-	latency time.Duration
-	err     string
+	ok        bool
+	permanent bool
+	code      int
+	latency   time.Duration
+	err       string
 }
 
 // post sends one signed attempt. Errors never quote the URL (it may hold
@@ -312,7 +336,7 @@ func (s *Service) post(ctx context.Context, ep target, j job) result {
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return result{err: "bad endpoint URL"}
+		return result{err: "invalid endpoint URL (not retried)", permanent: true}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "provisioning-webhooks/1")
@@ -321,7 +345,11 @@ func (s *Service) post(ctx context.Context, ep target, j job) result {
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return result{latency: time.Since(start), err: attemptError(actx, err, s.cfg.Timeout)}
+		res := result{latency: time.Since(start), err: attemptError(actx, err, s.cfg.Timeout)}
+		if errors.Is(err, ErrPrivateTarget) {
+			res.permanent, res.err = true, res.err+" (not retried)"
+		}
+		return res
 	}
 	defer resp.Body.Close()
 	answer, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))

@@ -26,6 +26,9 @@ const (
 	// DispatchConsumer is the durable consumer of PROV_EVENTS shared by
 	// every instance's dispatcher.
 	DispatchConsumer = "webhook-dispatch"
+	// RetryConsumer is the durable consumer of the retries asked for by
+	// hand in PROV_DELIVERIES, shared the same way.
+	RetryConsumer = "webhook-retries"
 )
 
 func jobsSubject(webhookID string) string  { return jobsPrefix + "." + webhookID }
@@ -44,6 +47,10 @@ type job struct {
 	// PriorAttempts numbers the attempts of a manual retry on from the
 	// earlier ones.
 	PriorAttempts int `json:"prior_attempts,omitempty"`
+	// Round is the retry by hand the job was made for (0: the event's
+	// own delivery); a job of an earlier round than the delivery's is
+	// superseded.
+	Round int `json:"round,omitempty"`
 }
 
 // Setup creates the jobs stream and the dispatcher's consumer. It is
@@ -77,6 +84,19 @@ func (s *Service) Setup(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: set up consumer %s: %w", DispatchConsumer, err)
 	}
+	_, err = js.CreateOrUpdateConsumer(ctx, events.DeliveriesStream.Name, jetstream.ConsumerConfig{
+		Durable:       RetryConsumer,
+		Description:   "webhooks: turns retries asked for by hand into delivery jobs",
+		FilterSubject: events.TypeSubject(events.WebhookDeliveryRetryRequested),
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: 1024,
+	})
+	if err != nil {
+		return fmt.Errorf("webhooks: set up consumer %s: %w", RetryConsumer, err)
+	}
 	return nil
 }
 
@@ -87,13 +107,13 @@ type dispatched struct {
 	futures []jetstream.PubAckFuture
 }
 
-// dispatch turns events into jobs until ctx ends. Jobs are published in
-// event order from this one goroutine (so each endpoint's queue is in
-// stream order) and pipelined: a second goroutine acknowledges each
-// event when its jobs are stored.
-func (s *Service) dispatch(ctx context.Context) error {
+// dispatch turns the events of a durable consumer of stream into jobs
+// until ctx ends. Jobs are published in event order from this one
+// goroutine (so each endpoint's queue is in stream order) and pipelined:
+// a second goroutine acknowledges each event when its jobs are stored.
+func (s *Service) dispatch(ctx context.Context, stream events.Stream, consumer string) error {
 	js := s.store.JetStream()
-	cons, err := js.Consumer(ctx, events.EventsStream.Name, DispatchConsumer)
+	cons, err := js.Consumer(ctx, stream.Name, consumer)
 	if err != nil {
 		return fmt.Errorf("webhooks: dispatcher: %w", err)
 	}
@@ -150,7 +170,7 @@ func (s *Service) dispatchOne(ctx context.Context, msg jetstream.Msg) (dispatche
 	}
 	env, err := events.Parse(msg.Data(), meta.Sequence.Stream)
 	if err != nil {
-		s.log.Error("webhooks: unreadable event not delivered", "seq", meta.Sequence.Stream, "err", err)
+		s.log.Error("webhooks: unreadable event not delivered", "stream", meta.Stream, "seq", meta.Sequence.Stream, "err", err)
 		_ = msg.Term()
 		return dispatched{}, false
 	}
@@ -234,7 +254,7 @@ func (s *Service) retryJob(ctx context.Context, env events.Envelope) ([]job, []s
 		return nil, nil, err
 	}
 	j := job{DeliveryID: d.DeliveryID, WebhookID: d.WebhookID, Event: d.Event, EventID: d.EventID, EventSeq: d.EventSeq,
-		Body: body, PriorAttempts: d.Attempts}
+		Body: body, PriorAttempts: d.Attempts, Round: d.Round}
 	return []job{j}, []string{env.ID}, nil
 }
 

@@ -19,7 +19,8 @@ const (
 )
 
 // Endpoint is a registered endpoint as the API shows it: never its
-// secret.
+// secret. The failure streak (ConsecutiveFailures, FailingSince,
+// LastSuccessAt) comes from the delivery log.
 type Endpoint struct {
 	ID                  string     `json:"id"`
 	URL                 string     `json:"url"`
@@ -46,74 +47,38 @@ type endpoint struct {
 	Deleted       bool
 }
 
-// Delivery statuses, beside the attempt outcomes delivered, retrying and
-// failed.
-const DeliveryPending = "pending" // retry requested, not attempted yet
-
-// Delivery is one event delivered (or being delivered) to one endpoint.
-// Its id is the webhook-id header, the same on every attempt.
-type Delivery struct {
-	ID          string     `json:"id"`
-	WebhookID   string     `json:"webhook_id"`
-	Event       string     `json:"event"`
-	EventID     string     `json:"event_id"`
-	EventSeq    uint64     `json:"event_seq"`
-	Status      string     `json:"status"`
-	Attempt     int        `json:"attempt"`
-	StatusCode  *int       `json:"status_code"`
-	LatencyMS   float64    `json:"latency_ms"`
-	Error       *string    `json:"error"`
-	NextRetryAt *time.Time `json:"next_retry_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	Attempts    []Attempt  `json:"attempts"`
-}
-
-// Attempt is one HTTP attempt of a delivery.
-type Attempt struct {
-	Attempt     int        `json:"attempt"`
-	At          time.Time  `json:"at"`
-	Outcome     string     `json:"outcome"`
-	StatusCode  *int       `json:"status_code"`
-	LatencyMS   float64    `json:"latency_ms"`
-	Error       *string    `json:"error"`
-	NextRetryAt *time.Time `json:"next_retry_at"`
-}
-
-// DeliveryLogSize bounds the deliveries kept per endpoint in memory:
-// past it the oldest delivered ones are forgotten (failed and retrying
-// ones are kept; the stream keeps everything).
-const DeliveryLogSize = 10000
-
-// Registry is the webhook view: endpoints and their delivery logs, folded
-// from PROV_EVENTS. It is a projection (the runner applies events; any
-// goroutine reads).
+// Registry is the webhook view: the endpoints, folded from the webhook
+// aggregate of PROV_EVENTS, and beside them their delivery log (see
+// DeliveryLog), folded from PROV_DELIVERIES by a runner of its own. It is
+// a projection (the runner applies events; any goroutine reads).
 type Registry struct {
-	mu    sync.RWMutex
-	st    registryState
-	wake  chan struct{} // closed when an endpoint changes
-	limit int
+	mu   sync.RWMutex
+	st   registryState
+	wake chan struct{} // closed when an endpoint changes
+	log  *DeliveryLog
 }
 
 type registryState struct {
 	// Version is registryVersion; a snapshot of another version is not
 	// used (the registry is rebuilt from the stream).
-	Version    int
-	Endpoints  map[string]*endpoint
-	Order      []string // endpoint ids by first registration
-	Deliveries map[string]*Delivery
-	Log        map[string][]string // endpoint id -> delivery ids, oldest first
+	Version   int
+	Endpoints map[string]*endpoint
+	Order     []string // endpoint ids by first registration
 }
 
 // registryVersion changes whenever registryState changes shape.
-const registryVersion = 2
+const registryVersion = 3
 
-// NewRegistry returns an empty registry.
+// NewRegistry returns an empty registry and its delivery log.
 func NewRegistry() *Registry {
-	r := &Registry{wake: make(chan struct{}), limit: DeliveryLogSize}
+	r := &Registry{wake: make(chan struct{}), log: NewDeliveryLog()}
 	r.Reset()
 	return r
 }
+
+// DeliveryLog is the registry's log of deliveries, a projection of
+// PROV_DELIVERIES for a runner of that stream.
+func (r *Registry) DeliveryLog() *DeliveryLog { return r.log }
 
 // Name implements projections.Projection.
 func (r *Registry) Name() string { return "webhooks" }
@@ -122,7 +87,7 @@ func (r *Registry) Name() string { return "webhooks" }
 func (r *Registry) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.st = registryState{Version: registryVersion, Endpoints: map[string]*endpoint{}, Deliveries: map[string]*Delivery{}, Log: map[string][]string{}}
+	r.st = registryState{Version: registryVersion, Endpoints: map[string]*endpoint{}}
 	r.notify()
 }
 
@@ -146,10 +111,8 @@ func (r *Registry) Restore(data []byte) error {
 	if st.Version != registryVersion {
 		return fmt.Errorf("decode webhooks: snapshot version %d, want %d", st.Version, registryVersion)
 	}
-	for _, m := range []bool{st.Endpoints == nil, st.Deliveries == nil, st.Log == nil} {
-		if m {
-			return fmt.Errorf("decode webhooks: incomplete snapshot")
-		}
+	if st.Endpoints == nil {
+		st.Endpoints = map[string]*endpoint{}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -158,6 +121,7 @@ func (r *Registry) Restore(data []byte) error {
 	return nil
 }
 
+// notify wakes the waiters of Changed. Call it with mu held.
 func (r *Registry) notify() {
 	close(r.wake)
 	r.wake = make(chan struct{})
@@ -170,20 +134,17 @@ func (r *Registry) Changed() <-chan struct{} {
 	return r.wake
 }
 
-// Apply implements projections.Projection.
+// Apply implements projections.Projection. Only the webhook aggregate
+// is folded: delivery records written to PROV_EVENTS by versions before
+// PROV_DELIVERIES existed stay in its history, out of the log.
 func (r *Registry) Apply(env events.Envelope) error {
-	switch env.Aggregate {
-	case events.AggWebhook:
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		defer r.notify()
-		return r.applyEndpoint(env)
-	case events.AggWebhookDelivery:
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.applyDelivery(env)
+	if env.Aggregate != events.AggWebhook {
+		return nil
 	}
-	return nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.notify()
+	return r.applyEndpoint(env)
 }
 
 func (r *Registry) applyEndpoint(env events.Envelope) error {
@@ -220,114 +181,23 @@ func (r *Registry) applyEndpoint(env events.Envelope) error {
 		ep.Status, ep.DisabledAt, ep.DisabledReason = StatusDisabled, &at, d.Reason
 	case events.WebhookEnabled:
 		ep.Status, ep.DisabledAt, ep.DisabledReason = StatusActive, nil, ""
-		ep.ConsecutiveFailures, ep.FailingSince = 0, nil
 	case events.WebhookDeleted:
 		ep.Deleted = true
-		for _, id := range r.st.Log[ep.ID] {
-			delete(r.st.Deliveries, id)
-		}
-		delete(r.st.Log, ep.ID)
 	}
 	return nil
-}
-
-func (r *Registry) applyDelivery(env events.Envelope) error {
-	switch env.Type {
-	case events.WebhookDeliveryAttempted:
-		var d events.WebhookDeliveryAttemptedData
-		if err := env.Decode(&d); err != nil {
-			return err
-		}
-		dl := r.delivery(env, d.DeliveryID, d.WebhookID, d.Event, d.EventID, d.EventSeq)
-		if dl == nil {
-			return nil
-		}
-		a := Attempt{Attempt: d.Attempt, At: env.Time, Outcome: d.Outcome, LatencyMS: d.LatencyMS, NextRetryAt: d.NextRetryAt}
-		if d.StatusCode != 0 {
-			code := d.StatusCode
-			a.StatusCode = &code
-		}
-		if d.Error != "" {
-			msg := d.Error
-			a.Error = &msg
-		}
-		dl.Attempts = append(dl.Attempts, a)
-		dl.Status, dl.Attempt, dl.StatusCode, dl.LatencyMS, dl.Error, dl.NextRetryAt = d.Outcome, d.Attempt, a.StatusCode, a.LatencyMS, a.Error, a.NextRetryAt
-		r.countOutcome(d.WebhookID, d.Outcome, env.Time)
-	case events.WebhookDeliveryRetryRequested:
-		var d events.WebhookDeliveryRetryRequestedData
-		if err := env.Decode(&d); err != nil {
-			return err
-		}
-		dl := r.delivery(env, d.DeliveryID, d.WebhookID, d.Event, d.EventID, d.EventSeq)
-		if dl == nil {
-			return nil
-		}
-		dl.Status, dl.NextRetryAt = DeliveryPending, nil
-	}
-	return nil
-}
-
-// delivery finds or starts the delivery an event is about, and stamps
-// it; nil when its endpoint is gone.
-func (r *Registry) delivery(env events.Envelope, id, webhookID, event, eventID string, eventSeq uint64) *Delivery {
-	ep := r.st.Endpoints[webhookID]
-	if ep == nil || ep.Deleted {
-		return nil
-	}
-	dl := r.st.Deliveries[id]
-	if dl == nil {
-		dl = &Delivery{ID: id, WebhookID: webhookID, Event: event, EventID: eventID, EventSeq: eventSeq, CreatedAt: env.Time}
-		r.st.Deliveries[id] = dl
-		r.st.Log[webhookID] = append(r.st.Log[webhookID], id)
-		r.trim(webhookID)
-	}
-	dl.UpdatedAt = env.Time
-	return dl
-}
-
-// countOutcome keeps an endpoint's failure streak.
-func (r *Registry) countOutcome(webhookID, outcome string, at time.Time) {
-	ep := r.st.Endpoints[webhookID]
-	if outcome == events.DeliveryDelivered {
-		ep.ConsecutiveFailures, ep.FailingSince, ep.LastSuccessAt = 0, nil, &at
-		return
-	}
-	ep.ConsecutiveFailures++
-	if ep.FailingSince == nil {
-		ep.FailingSince = &at
-	}
-}
-
-// trim forgets the oldest delivered deliveries of an endpoint past the
-// limit (in steps, so it stays cheap).
-func (r *Registry) trim(webhookID string) {
-	ids := r.st.Log[webhookID]
-	if len(ids) <= r.limit+r.limit/4 {
-		return
-	}
-	drop := len(ids) - r.limit
-	kept := ids[:0]
-	for _, id := range ids {
-		if drop > 0 && r.st.Deliveries[id].Status == events.DeliveryDelivered {
-			delete(r.st.Deliveries, id)
-			drop--
-			continue
-		}
-		kept = append(kept, id)
-	}
-	r.st.Log[webhookID] = kept
 }
 
 // Get returns an endpoint that exists (not deleted).
 func (r *Registry) Get(id string) (Endpoint, bool) {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	ep := r.st.Endpoints[id]
 	if ep == nil || ep.Deleted {
+		r.mu.RUnlock()
 		return Endpoint{}, false
 	}
-	return ep.view(), true
+	v := ep.view()
+	r.mu.RUnlock()
+	return r.withStreak(v, v.CreatedAt), true
 }
 
 func (ep *endpoint) view() Endpoint {
@@ -336,10 +206,17 @@ func (ep *endpoint) view() Endpoint {
 	return v
 }
 
+// withStreak adds the endpoint's failure streak from the delivery log,
+// as far as it is about the registration of since.
+func (r *Registry) withStreak(v Endpoint, since time.Time) Endpoint {
+	s := r.log.streak(v.ID, since)
+	v.ConsecutiveFailures, v.FailingSince, v.LastSuccessAt = s.Failures, s.FailingSince, s.LastSuccessAt
+	return v
+}
+
 // List returns a page of the endpoints, oldest first, and their count.
 func (r *Registry) List(offset, limit int) ([]Endpoint, int) {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	var out []Endpoint
 	total := 0
 	for _, id := range r.st.Order {
@@ -352,69 +229,63 @@ func (r *Registry) List(offset, limit int) ([]Endpoint, int) {
 		}
 		total++
 	}
+	r.mu.RUnlock()
+	for i := range out {
+		out[i] = r.withStreak(out[i], out[i].CreatedAt)
+	}
 	return out, total
 }
 
-// Delivery returns one delivery.
+// Delivery returns one delivery of an endpoint that exists.
 func (r *Registry) Delivery(id string) (Delivery, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	d, ok := r.st.Deliveries[id]
+	d, ok := r.log.Delivery(id)
 	if !ok {
 		return Delivery{}, false
 	}
-	return copyDelivery(d), true
-}
-
-func copyDelivery(d *Delivery) Delivery {
-	c := *d
-	c.Attempts = slices.Clone(d.Attempts)
-	if c.Attempts == nil {
-		c.Attempts = []Attempt{}
+	if _, exists := r.Get(d.WebhookID); !exists {
+		return Delivery{}, false
 	}
-	return c
+	return d, true
 }
 
 // Deliveries returns a page of an endpoint's deliveries, newest first,
-// optionally only those in one status, and how many match.
+// optionally only those in one status, and how many match (none for an
+// endpoint that does not exist).
 func (r *Registry) Deliveries(webhookID, status string, offset, limit int) ([]Delivery, int) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	ids := r.st.Log[webhookID]
-	var out []Delivery
-	total := 0
-	for i := len(ids) - 1; i >= 0; i-- {
-		d := r.st.Deliveries[ids[i]]
-		if status != "" && d.Status != status {
-			continue
-		}
-		if total >= offset && len(out) < limit {
-			out = append(out, copyDelivery(d))
-		}
-		total++
+	ep, ok := r.target(webhookID)
+	if !ok {
+		return nil, 0
 	}
-	return out, total
+	return r.log.Deliveries(webhookID, ep.registered, status, offset, limit)
 }
 
 // target is what a delivery needs of its endpoint.
 type target struct {
 	Endpoint
 	Secret secrets.Stored
+	// registered is when the endpoint was last registered anew: the
+	// deliveries and failures of an earlier registration under the same
+	// id (a config endpoint removed and configured again) are not its.
+	registered time.Time
 }
 
 func (ep *endpoint) target() target {
-	return target{Endpoint: ep.view(), Secret: ep.Secret}
+	return target{Endpoint: ep.view(), Secret: ep.Secret, registered: ep.CreatedAt}
 }
 
-// target returns an endpoint with its secret; false when it is gone.
+// target returns an endpoint with its secret and streak; false when it
+// is gone.
 func (r *Registry) target(id string) (target, bool) {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	ep := r.st.Endpoints[id]
 	if ep == nil || ep.Deleted {
+		r.mu.RUnlock()
 		return target{}, false
 	}
-	return ep.target(), true
+	t := ep.target()
+	r.mu.RUnlock()
+	t.Endpoint = r.withStreak(t.Endpoint, t.registered)
+	return t, true
 }
 
 // subscribers are the active endpoints that get an event named name

@@ -91,6 +91,9 @@ func checkURL(raw string, allowPrivate bool) error {
 	if u.Fragment != "" {
 		return fmt.Errorf("must not have a #fragment")
 	}
+	if err := checkNumericHost(u.Hostname()); err != nil {
+		return err
+	}
 	if allowPrivate {
 		return nil
 	}
@@ -100,6 +103,29 @@ func checkURL(raw string, allowPrivate bool) error {
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && !publicAddr(ip) {
 		return fmt.Errorf("points at a private, loopback or link-local address; set allow_private_targets in [webhooks] to allow it")
+	}
+	return nil
+}
+
+// checkNumericHost refuses an IPv4 address written other than as four
+// decimal numbers (127.1, 0x7f.1, 2130706433, 0177.0.0.1): resolvers
+// disagree on what those name (some read them as loopback), so what was
+// checked at registration would not be what is dialled. A host whose last
+// label is a number is such an address, as browsers read URLs.
+func checkNumericHost(host string) error {
+	host = strings.TrimSuffix(host, ".")
+	labels := strings.Split(host, ".")
+	last := strings.ToLower(labels[len(labels)-1])
+	numeric := last != "" && strings.Trim(last, "0123456789") == ""
+	if hex, ok := strings.CutPrefix(last, "0x"); ok && strings.Trim(hex, "0123456789abcdef") == "" {
+		numeric = true
+	}
+	if !numeric || strings.Contains(host, ":") {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.Is4() || ip.String() != host {
+		return fmt.Errorf("has the numeric host %q: write an IPv4 address as four decimal numbers (a.b.c.d)", host)
 	}
 	return nil
 }

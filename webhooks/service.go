@@ -40,11 +40,17 @@ import (
 	"provisioning/secrets"
 )
 
-// View is the consistency the service needs from the runner folding its
-// Registry (*projections.Runner).
+// View is the consistency the service needs from a runner folding a part
+// of its Registry (*projections.Runner).
 type View interface {
 	WaitFor(ctx context.Context, seq uint64) error
 	WaitForLatest(ctx context.Context) error
+}
+
+// Views are the runners of the registry's two parts: Events folds the
+// Registry (PROV_EVENTS), Deliveries its DeliveryLog (PROV_DELIVERIES).
+type Views struct {
+	Events, Deliveries View
 }
 
 // Sentinels of the service's methods.
@@ -52,8 +58,8 @@ var (
 	// ErrConfigured: the endpoint comes from the config file; change it
 	// there.
 	ErrConfigured = errors.New("the endpoint is defined in the configuration file")
-	// ErrInFlight: the delivery is still being attempted.
-	ErrInFlight = errors.New("the delivery is still in progress")
+	// ErrInFlight: a retry of the delivery is queued already.
+	ErrInFlight = errors.New("a retry of the delivery is queued already")
 )
 
 // Caller is who asks for a change, recorded in its event.
@@ -68,7 +74,8 @@ type Service struct {
 	store    *eventstore.Store
 	secrets  *secrets.Keyring
 	registry *Registry
-	view     View
+	view     View // of the registry's endpoints
+	logView  View // of its delivery log
 	cfg      Config
 	log      *slog.Logger
 	client   *http.Client
@@ -81,13 +88,13 @@ type Service struct {
 
 // New returns a service; cfg is checked and completed with defaults.
 // ring seals the endpoints' secrets; reg may be nil.
-func New(store *eventstore.Store, ring *secrets.Keyring, registry *Registry, view View, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+func New(store *eventstore.Store, ring *secrets.Keyring, registry *Registry, views Views, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
 	return &Service{
-		store: store, secrets: ring, registry: registry, view: view, cfg: cfg, log: log,
+		store: store, secrets: ring, registry: registry, view: views.Events, logView: views.Deliveries, cfg: cfg, log: log,
 		client:  newClient(cfg.AllowPrivateTargets, cfg.Timeout),
 		metrics: newMetrics(reg), Now: time.Now, Rand: rand.Float64,
 	}, nil
@@ -110,8 +117,10 @@ func (s *Service) Run(ctx context.Context) error {
 		return ignoreStop(ctx, err)
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for _, run := range []func(context.Context) error{s.dispatch, s.deliverAll} {
+	errs := make(chan error, 3)
+	dispatchEvents := func(ctx context.Context) error { return s.dispatch(ctx, events.EventsStream, DispatchConsumer) }
+	dispatchRetries := func(ctx context.Context) error { return s.dispatch(ctx, events.DeliveriesStream, RetryConsumer) }
+	for _, run := range []func(context.Context) error{dispatchEvents, dispatchRetries, s.deliverAll} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -200,10 +209,17 @@ func (s *Service) Delete(ctx context.Context, by Caller, id string) error {
 	return err
 }
 
-// Retry asks for another round of attempts of a delivery that failed (or
-// was delivered and is wanted again), keeping its webhook-id. When its
-// endpoint was disabled, it is enabled again.
+// Retry sends a delivery again now, keeping its webhook-id: one that
+// failed, was delivered, or waits for its next automatic attempt (whose
+// job is then superseded). If the attempt fails, the retry schedule
+// starts over from it. When its endpoint was disabled, it is enabled
+// again. A retry already queued and not attempted yet is ErrInFlight.
 func (s *Service) Retry(ctx context.Context, by Caller, deliveryID string) (Delivery, error) {
+	wctx, cancel := context.WithTimeout(ctx, decisionWait)
+	defer cancel()
+	if err := s.logView.WaitForLatest(wctx); err != nil {
+		return Delivery{}, err
+	}
 	d, err := s.retryable(deliveryID)
 	if err != nil {
 		return Delivery{}, err
@@ -228,7 +244,7 @@ func (s *Service) Retry(ctx context.Context, by Caller, deliveryID string) (Deli
 		}
 		d = now
 		return event(by, events.WebhookDeliveryRetryRequested, d.ID, events.WebhookDeliveryRetryRequestedData{DeliveryID: d.ID,
-			WebhookID: d.WebhookID, Event: d.Event, EventID: d.EventID, EventSeq: d.EventSeq, Attempts: d.Attempt})
+			WebhookID: d.WebhookID, Event: d.Event, EventID: d.EventID, EventSeq: d.EventSeq, Attempts: d.Attempt, Round: d.Round + 1})
 	})
 	if err != nil {
 		return Delivery{}, err
@@ -237,15 +253,15 @@ func (s *Service) Retry(ctx context.Context, by Caller, deliveryID string) (Deli
 	return d, nil
 }
 
-// retryable returns a delivery that may be retried: one that failed or
-// was delivered, not one still being attempted.
+// retryable returns a delivery that may be retried now: any but one whose
+// retry asked for before is still queued (ErrInFlight).
 func (s *Service) retryable(id string) (Delivery, error) {
 	d, ok := s.registry.Delivery(id)
 	if !ok {
 		return Delivery{}, fmt.Errorf("%w: delivery %s", eventstore.ErrNotFound, id)
 	}
-	if d.Status != events.DeliveryFailed && d.Status != events.DeliveryDelivered {
-		return Delivery{}, fmt.Errorf("%w: delivery %s is %s", ErrInFlight, id, d.Status)
+	if d.Status == DeliveryPending {
+		return Delivery{}, fmt.Errorf("%w: delivery %s", ErrInFlight, id)
 	}
 	return d, nil
 }
@@ -259,7 +275,11 @@ const decisionWait = 5 * time.Second
 // change made meanwhile by another caller or instance makes it decide
 // again from the new state.
 func (s *Service) decide(ctx context.Context, agg events.Aggregate, id string, decision func() (*events.Envelope, error)) (events.Envelope, error) {
-	return s.store.DecideFolded(ctx, eventstore.FenceOf(agg, id), eventstore.Bounded(s.view, decisionWait), func(events.Envelope, bool) (*events.Envelope, error) {
+	view := s.view
+	if agg == events.AggWebhookDelivery {
+		view = s.logView // deliveries are folded from PROV_DELIVERIES
+	}
+	return s.store.DecideFolded(ctx, eventstore.FenceOf(agg, id), eventstore.Bounded(view, decisionWait), func(events.Envelope, bool) (*events.Envelope, error) {
 		return decision()
 	})
 }
@@ -369,6 +389,10 @@ func (s *Service) Endpoints(offset, limit int) ([]Endpoint, int) {
 func (s *Service) Deliveries(webhookID, status string, offset, limit int) ([]Delivery, int) {
 	return s.registry.Deliveries(webhookID, status, offset, limit)
 }
+
+// WaitDeliveries waits until the delivery log has folded everything
+// PROV_DELIVERIES held when it was called (a read after a retry sees it).
+func (s *Service) WaitDeliveries(ctx context.Context) error { return s.logView.WaitForLatest(ctx) }
 
 // DeliveryStatuses are the statuses a delivery can be in.
 var DeliveryStatuses = []string{DeliveryPending, events.DeliveryRetrying, events.DeliveryDelivered, events.DeliveryFailed}

@@ -62,7 +62,8 @@ func start(t *testing.T, store *eventstore.Store, cfg webhooks.Config) *instance
 	t.Helper()
 	reg := webhooks.NewRegistry()
 	view := projections.NewRunner(store, events.EventsStream, nil, quiet(), reg)
-	svc, err := webhooks.New(store, ring, reg, view, cfg, quiet(), nil)
+	logView := projections.NewRunner(store, events.DeliveriesStream, nil, quiet(), reg.DeliveryLog())
+	svc, err := webhooks.New(store, ring, reg, webhooks.Views{Events: view, Deliveries: logView}, cfg, quiet(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +73,7 @@ func start(t *testing.T, store *eventstore.Store, cfg webhooks.Config) *instance
 	}
 	in := &instance{svc: svc, reg: reg, view: view, cancel: cancel, done: make(chan struct{})}
 	go func() { _ = view.Run(ctx) }()
+	go func() { _ = logView.Run(ctx) }()
 	go func() {
 		defer close(in.done)
 		if err := svc.Run(ctx); err != nil {
@@ -382,10 +384,11 @@ func TestPrivateTargets(t *testing.T) {
 	env := eventstest.Start(t)
 	cfg := testConfig()
 	cfg.AllowPrivateTargets = false
-	cfg.MaxAttempts = 1
+	cfg.MaxAttempts = 5 // a refused target is a failure at once, not five
 	in := start(t, env.Store, cfg)
 
-	for _, url := range []string{"http://127.0.0.1:9/x", "http://[::1]/x", "http://10.1.2.3/x", "http://169.254.169.254/latest", "http://localhost:8080/", "http://localhost./"} {
+	for _, url := range []string{"http://127.0.0.1:9/x", "http://[::1]/x", "http://10.1.2.3/x", "http://169.254.169.254/latest", "http://localhost:8080/", "http://localhost./",
+		"http://127.1/x", "http://0x7f.1/x", "http://2130706433/x", "http://0177.0.0.1/x", "http://127.0.0.01/x", "https://017700000001/"} {
 		_, err := in.svc.Create(context.Background(), webhooks.Caller{}, webhooks.Request{URL: url, Events: []string{"*"}})
 		var v *workflow.ValidationError
 		if !errors.As(err, &v) || v.Fields[0].Field != "url" {
@@ -409,6 +412,11 @@ func TestPrivateTargets(t *testing.T) {
 	}, "both deliveries failed")
 	if msg := *log[0].Error; !strings.Contains(msg, "not public") {
 		t.Errorf("error = %q", msg)
+	}
+	for _, d := range log {
+		if d.Attempt != 1 || len(d.Attempts) != 1 {
+			t.Errorf("a refused target was tried %d times: %+v", d.Attempt, d.Attempts)
+		}
 	}
 	if rc.count() != 0 {
 		t.Fatalf("the private receiver got %d requests", rc.count())
@@ -453,6 +461,98 @@ func TestManualRetryAfterGivingUp(t *testing.T) {
 	got := rc.deliveries()
 	if len(got) != 3 || got[2].header.Get("webhook-id") != failed[0].ID {
 		t.Fatalf("receiver got %d requests; last webhook-id %q, want %q", len(got), got[len(got)-1].header.Get("webhook-id"), failed[0].ID)
+	}
+}
+
+// A manual retry of a delivery waiting for its next automatic attempt
+// sends it now; the job waiting out its backoff does not send it again,
+// and when the manual attempt fails the schedule starts over from it.
+func TestManualRetrySendsNow(t *testing.T) {
+	t.Parallel()
+	env := eventstest.Start(t)
+	cfg := testConfig()
+	cfg.RetrySchedule = []time.Duration{time.Hour}
+	cfg.MaxAttempts = 5
+	in := start(t, env.Store, cfg)
+	rc := newReceiver(t, 500, 500)
+	ep := register(t, in, rc.URL, "task.completed")
+	completeTask(t, env.Store)
+	var waiting []webhooks.Delivery
+	eventstest.Eventually(t, 10*time.Second, func() bool {
+		waiting, _ = in.svc.Deliveries(ep.ID, "retrying", 0, 10)
+		return len(waiting) == 1
+	}, "the failed delivery waits for its next attempt")
+	if next := waiting[0].NextRetryAt; next == nil || time.Until(*next) < 30*time.Minute {
+		t.Fatalf("next automatic attempt at %v, want in about an hour", next)
+	}
+	// "The endpoint is back" (it still fails once more): the manual
+	// attempt is made now, fails, and the schedule starts over from it.
+	d, err := in.svc.Retry(context.Background(), webhooks.Caller{Actor: "ops"}, waiting[0].ID)
+	if err != nil || d.Status != "pending" {
+		t.Fatalf("retry of a retrying delivery = %+v, %v", d, err)
+	}
+	if _, err := in.svc.Retry(context.Background(), webhooks.Caller{Actor: "ops"}, waiting[0].ID); !errors.Is(err, webhooks.ErrInFlight) {
+		t.Fatalf("a second retry while the first is queued: %v", err)
+	}
+	eventstest.Eventually(t, 10*time.Second, func() bool { return rc.count() == 2 }, "the manual retry was not sent now")
+	eventstest.Eventually(t, 10*time.Second, func() bool {
+		got, _ := in.svc.Deliveries(ep.ID, "retrying", 0, 10)
+		return len(got) == 1 && got[0].Attempt == 2
+	}, "after the failed manual attempt the delivery waits again")
+	got, _ := in.svc.Deliveries(ep.ID, "", 0, 10)
+	if next := got[0].NextRetryAt; next == nil || time.Until(*next) < 30*time.Minute {
+		t.Fatalf("after a failed manual attempt the next one is at %v, want the schedule's first step again", next)
+	}
+	// Now it answers: a second retry by hand delivers it.
+	if _, err := in.svc.Retry(context.Background(), webhooks.Caller{Actor: "ops"}, waiting[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	eventstest.Eventually(t, 10*time.Second, func() bool {
+		got, _ := in.svc.Deliveries(ep.ID, "delivered", 0, 10)
+		return len(got) == 1 && got[0].Attempt == 3
+	}, "the second manual retry delivered it")
+	if rc.count() != 3 {
+		t.Fatalf("the receiver got %d requests, want 3", rc.count())
+	}
+}
+
+// Attempts go to PROV_DELIVERIES, kept for a retention, and never to
+// PROV_EVENTS, which holds what happened to workflows.
+func TestAttemptsHaveAStreamOfTheirOwn(t *testing.T) {
+	t.Parallel()
+	env := eventstest.Start(t)
+	cfg := testConfig()
+	cfg.MaxAttempts = 3
+	in := start(t, env.Store, cfg)
+	rc := newReceiver(t, 500, 500, 500)
+	ep := register(t, in, rc.URL, "task.completed")
+	completeTask(t, env.Store)
+	eventstest.Eventually(t, 10*time.Second, func() bool {
+		got, _ := in.svc.Deliveries(ep.ID, "failed", 0, 10)
+		return len(got) == 1 && got[0].Attempt == 3
+	}, "three attempts recorded")
+	_ = env.Store.Read(context.Background(), events.EventsStream, eventstore.Position{}, func(e events.Envelope, err error) error {
+		if e.Aggregate == events.AggWebhookDelivery {
+			t.Errorf("PROV_EVENTS holds delivery record %s (seq %d)", e.Type, e.Seq)
+		}
+		return nil
+	})
+	n := 0
+	_ = env.Store.Read(context.Background(), events.DeliveriesStream, eventstore.Position{}, func(e events.Envelope, err error) error {
+		if e.Type == events.WebhookDeliveryAttempted {
+			n++
+		}
+		return nil
+	})
+	if n != 3 {
+		t.Fatalf("PROV_DELIVERIES holds %d attempts, want 3", n)
+	}
+	st, err := env.Store.JetStream().Stream(context.Background(), events.DeliveriesStream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := st.CachedInfo().Config.MaxAge; age != webhooks.DefaultDeliveryRetention {
+		t.Fatalf("PROV_DELIVERIES keeps records for %s, want %s", age, webhooks.DefaultDeliveryRetention)
 	}
 }
 

@@ -83,6 +83,7 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	})
 	fs.DurationVar(&cfg.WSPing, "ws-ping", 30*time.Second, "WebSocket keep-alive ping interval")
 	fs.IntVar(&cfg.WSQueue, "ws-queue", 1024, "events that may wait for one WebSocket client before it is disconnected as too slow")
+	fs.DurationVar(&cfg.DeliveryRetention, "delivery-retention", 30*24*time.Hour, "how long webhook delivery attempts are kept (stream PROV_DELIVERIES)")
 	fs.DurationVar(&cfg.ReadWait, "read-wait", 5*time.Second, "how long a read waits for the views to catch up with the event stream before answering 503")
 	fs.Func("memory-limit", "soft limit of the process's memory, like GOMEMLIMIT (e.g. 512MiB; the garbage collector works harder near it)", func(v string) error {
 		n, err := parseBytes(v)
@@ -202,6 +203,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (ap
 	cfg.CLI = strings.Fields(cli)
 	if len(cfg.CLI) == 0 {
 		return cfg, nil, errors.New("--provisioning-cli is empty")
+	}
+	if cfg.DeliveryRetention <= 0 {
+		return cfg, nil, errors.New("--delivery-retention must be positive")
 	}
 	if cfg.SettingsRoot != "" && !filepath.IsAbs(cfg.SettingsRoot) {
 		return cfg, nil, fmt.Errorf("--settings-root %q: want an absolute directory", cfg.SettingsRoot)

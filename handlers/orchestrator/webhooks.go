@@ -23,6 +23,9 @@ type Webhooks interface {
 	Endpoint(id string) (webhooks.Endpoint, bool)
 	Endpoints(offset, limit int) ([]webhooks.Endpoint, int)
 	Deliveries(webhookID, status string, offset, limit int) ([]webhooks.Delivery, int)
+	// WaitDeliveries waits until the delivery log holds what its stream
+	// held when it was called.
+	WaitDeliveries(ctx context.Context) error
 }
 
 func caller(r *http.Request) webhooks.Caller {
@@ -93,6 +96,13 @@ func (o *API) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	}
 	if _, ok := o.Webhooks.Endpoint(id); !ok {
 		return handlers.Errorf(http.StatusNotFound, "webhook %s not found", id)
+	}
+	// The log is folded from PROV_DELIVERIES, beside the views the route's
+	// read-your-writes waits for.
+	ctx, cancel := context.WithTimeout(r.Context(), handlers.ReadWait(o.ReadWait))
+	defer cancel()
+	if err := o.Webhooks.WaitDeliveries(ctx); err != nil {
+		return err
 	}
 	list, total := o.Webhooks.Deliveries(id, status, p.Offset, p.Limit)
 	return handlers.WritePage(w, r, p, total, list)
