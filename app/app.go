@@ -89,6 +89,10 @@ type Config struct {
 	IdentityConfig
 	// Webhooks is the [webhooks] table of the config file.
 	Webhooks webhooks.Config
+	// AcceptEventLoss lets an instance start on an event store that lost
+	// acknowledged events (restoring a backup is the other way out): the
+	// loss is logged and recorded, the views rebuilt from what is left.
+	AcceptEventLoss bool
 	// DeliveryRetention is how long webhook delivery records are kept
 	// (PROV_DELIVERIES; 0: 30 days).
 	DeliveryRetention time.Duration
@@ -244,6 +248,9 @@ func (in *Instance) start(ctx context.Context) error {
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	in.cancel = cancelBG
 	in.wireRecovery(bg)
+	if err := in.checkLoss(setupCtx, in.view, in.deliveries); err != nil {
+		return err
+	}
 	in.goRun("projections", func() error { return in.view.Run(bg) })
 	in.goRun("webhook delivery log", func() error { return in.deliveries.Run(bg) })
 	in.hub = hub.New(store, in.log, 10_000, in.registry)
@@ -428,7 +435,7 @@ func (in *Instance) serve() error {
 // healthChecks are the components of GET /state/system/health.
 func (in *Instance) healthChecks() map[string]orchestrator.HealthCheck {
 	return map[string]orchestrator.HealthCheck{
-		"storage":              orchestrator.StorageCheck(in.store),
+		"storage":              in.storageCheck(in.view, in.deliveries, in.identity.iamView, in.identity.auditView),
 		"batch_coordinator":    in.coordinatorCheck(in.coord.Health),
 		"rollback_coordinator": in.coordinatorCheck(in.recovery.coord.Health),
 		"monitoring":           func(context.Context) (string, string) { return in.load.Health() },

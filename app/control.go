@@ -93,6 +93,9 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 	if err != nil {
 		return err
 	}
+	if err := in.checkLoss(setup, id.iamView, id.auditView); err != nil {
+		return err
+	}
 	in.goRun("identity views", func() error { return id.iamView.Run(bg) })
 	in.goRun("audit view", func() error { return id.auditView.Run(bg) })
 	in.goRun("revocations", func() error { return id.revocations.Run(bg) })

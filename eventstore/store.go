@@ -312,7 +312,13 @@ func (s *Store) LastSeq(ctx context.Context, st events.Stream) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("last seq of %s: %w", st.Name, err)
 	}
-	return info.State.LastSeq, nil
+	// Events missing at the end (a lost part of a block file whose index
+	// survived) are never delivered: waiting for them would never end.
+	last, err := s.lastExisting(ctx, str, info.State)
+	if err != nil {
+		return 0, fmt.Errorf("last seq of %s: %w", st.Name, err)
+	}
+	return last, nil
 }
 
 // StorageError returns err wrapped in ErrStorageFull when it is

@@ -316,3 +316,47 @@ func (r *Runner) FailuresCollector() prometheus.Collector {
 		ConstLabels: prometheus.Labels{"stream": r.stream.Name},
 	}, func() float64 { return float64(r.Failures()) })
 }
+
+// Stream is the stream the runner folds.
+func (r *Runner) Stream() events.Stream { return r.stream }
+
+// Marks are the positions stored of the runner's stream: the sequence of
+// each of its projections' snapshots. Call it before Run; a mark beyond
+// the stream's end is proof that events were lost (eventstore.CheckLoss).
+func (r *Runner) Marks(ctx context.Context) ([]eventstore.Mark, error) {
+	if r.snaps == nil {
+		return nil, nil
+	}
+	var marks []eventstore.Mark
+	for _, p := range r.projections {
+		seq, ok, err := r.snaps.Seq(ctx, p.Name())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			marks = append(marks, eventstore.Mark{What: "the snapshot of view " + p.Name(), Seq: seq})
+		}
+	}
+	return marks, nil
+}
+
+// DropSnapshotsAfter deletes the snapshots taken after seq, so that Run
+// rebuilds their views from the stream as it is: after an operator
+// accepted that the events beyond seq are lost.
+func (r *Runner) DropSnapshotsAfter(ctx context.Context, seq uint64) error {
+	if r.snaps == nil {
+		return nil
+	}
+	for _, p := range r.projections {
+		at, ok, err := r.snaps.Seq(ctx, p.Name())
+		if err != nil {
+			return err
+		}
+		if ok && at > seq {
+			if err := r.snaps.Drop(ctx, p.Name()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -104,3 +104,28 @@ func decodeSnapshot(what string, data []byte, s any, version *int, want int) err
 	}
 	return nil
 }
+
+// Seq returns the sequence p's stored snapshot was taken at, without
+// loading it; false when there is none (or it names no valid sequence).
+func (s *Snapshots) Seq(ctx context.Context, name string) (uint64, bool, error) {
+	info, err := s.obs.GetInfo(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read snapshot %s: %w", name, err)
+	}
+	seq, err := strconv.ParseUint(info.Metadata["seq"], 10, 64)
+	if err != nil {
+		return 0, false, nil
+	}
+	return seq, true, nil
+}
+
+// Drop deletes the snapshot of name: its view is rebuilt from the stream.
+func (s *Snapshots) Drop(ctx context.Context, name string) error {
+	if err := s.obs.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("drop snapshot %s: %w", name, err)
+	}
+	return nil
+}

@@ -83,6 +83,7 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	})
 	fs.DurationVar(&cfg.WSPing, "ws-ping", 30*time.Second, "WebSocket keep-alive ping interval")
 	fs.IntVar(&cfg.WSQueue, "ws-queue", 1024, "events that may wait for one WebSocket client before it is disconnected as too slow")
+	fs.BoolVar(&cfg.AcceptEventLoss, "accept-event-loss", false, "start although the event store lost acknowledged events (a cut block file, an old disk image): the loss is logged and recorded, the views are rebuilt from what is left; restoring a backup is the alternative")
 	fs.DurationVar(&cfg.DeliveryRetention, "delivery-retention", 30*24*time.Hour, "how long webhook delivery attempts are kept (stream PROV_DELIVERIES)")
 	fs.DurationVar(&cfg.ReadWait, "read-wait", 5*time.Second, "how long a read waits for the views to catch up with the event stream before answering 503")
 	fs.Func("memory-limit", "soft limit of the process's memory, like GOMEMLIMIT (e.g. 512MiB; the garbage collector works harder near it)", func(v string) error {
