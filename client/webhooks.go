@@ -2,8 +2,8 @@ package client
 
 // Verifying a delivery's signature is the job of webhooks.Verify (package
 // webhooks, written with the dispatcher so that signing and checking live
-// side by side); this package may re-export it once it is merged. Until
-// then docs/client.md shows the recipe of CONTRACT.md.
+// side by side); the client imports no server package, so
+// docs/client.md shows the recipe.
 
 import (
 	"context"

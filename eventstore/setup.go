@@ -62,6 +62,9 @@ func (s *Store) Setup(ctx context.Context, cfg SetupConfig) error {
 			return fmt.Errorf("set up stream %s: %w", st.Name, err)
 		}
 	}
+	if _, err := s.integrity(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +45,10 @@ func dir(t *testing.T, sub string) string {
 
 // instance starts a server and returns it with an admin token.
 func instance(t *testing.T) (*app.Instance, string) {
-	in := apptest.Start(t, apptest.Config(t))
+	cfg := apptest.Config(t)
+	// Tasks take about half a second: watch sees them end live.
+	cfg.SimSpeed = 0.03
+	in := apptest.Start(t, cfg)
 	return in, apptest.Login(t, in.ControlURL(), "admin", apptest.AdminPassword)
 }
 
@@ -136,15 +140,22 @@ func clientCases(t *testing.T, in *app.Instance, token, wd, interpreter, file st
 			t.Errorf("invalid submit: exit %d %s", code, errw)
 		}
 		for infra, want := range map[string]int{"watched": 0, "failing-watched": 1} {
-			if code, out, errw := script("watch", submit(infra)); code != want {
+			code, out, errw := script("watch", submit(infra))
+			if code != want {
 				t.Errorf("watch %s: exit %d, want %d\n%s%s", infra, code, want, out, errw)
+			}
+			// watch returns the task's status as the REST API spells it,
+			// as the examples' READMEs say.
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if status := lines[len(lines)-1]; status != map[int]string{0: "Completed", 1: "Failed"}[want] {
+				t.Errorf("watch %s returned %q", infra, status)
 			}
 		}
 	})
 }
 
-// signed is a webhook delivery signed as CONTRACT.md says: the Standard
-// Webhooks headers and X-Provisioning-Signature.
+// signed is a webhook delivery signed as docs/webhooks.md says: the
+// Standard Webhooks headers and X-Provisioning-Signature.
 func signed(secret string, body []byte, at time.Time) []string {
 	id, ts := "msg_01ARZ3NDEKTSV4RRFFQ69G5FAV", strconv.FormatInt(at.Unix(), 10)
 	std := hmac.New(sha256.New, []byte(secret))
@@ -161,18 +172,42 @@ func signed(secret string, body []byte, at time.Time) []string {
 }
 
 // fakeWatch serves a running task and a WebSocket that finishes it: t-ok
-// completes, t-bad fails. It stands in for /ws until that is merged.
+// completes, t-bad fails. The frames come once the client has read the
+// task (subscribe, then read: the order the examples use); from the last
+// one on, the REST API says so too (Completed, Failed), as the real one
+// does.
 func fakeWatch(t *testing.T) []string {
 	orch := clienttest.New(t)
 	orch.Token = "tok"
+	var mu sync.Mutex
+	ended := map[string]string{}
+	read := map[string]chan struct{}{"t-ok": make(chan struct{}), "t-bad": make(chan struct{})}
+	var once sync.Map
 	orch.Handle("GET /tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		clienttest.OK(w, 200, map[string]any{"id": r.PathValue("id"), "name": "create_servers", "status": "Running"})
+		id := r.PathValue("id")
+		mu.Lock()
+		status := ended[id]
+		mu.Unlock()
+		if ch, ok := read[id]; ok {
+			if _, done := once.LoadOrStore(id, true); !done {
+				close(ch)
+			}
+		}
+		if status == "" {
+			status = "Running"
+		}
+		clienttest.OK(w, 200, map[string]any{"id": r.PathValue("id"), "name": "create_servers", "status": status})
 	})
 	orch.WS(func(ctx context.Context, st *clienttest.Stream) error {
 		id := st.Query["task_id"]
-		final := "completed"
+		final, rest := "completed", "Completed"
 		if id == "t-bad" {
-			final = "failed"
+			final, rest = "failed", "Failed"
+		}
+		select {
+		case <-read[id]:
+		case <-ctx.Done():
+			return nil
 		}
 		big := strings.Repeat("x", 70000) // a frame past the 16-bit length
 		for i, f := range []clienttest.Frame{
@@ -180,6 +215,11 @@ func fakeWatch(t *testing.T) []string {
 			{EventType: "TaskProgress", Seq: 2, Data: map[string]any{"task_id": id, "progress": 60, "step": big}},
 			{EventType: "TaskStatusChanged", Seq: 3, Data: map[string]any{"task_id": id, "status": final}},
 		} {
+			if i == 2 {
+				mu.Lock()
+				ended[id] = rest
+				mu.Unlock()
+			}
 			if err := st.Send(ctx, f); err != nil {
 				return fmt.Errorf("frame %d: %w", i, err)
 			}

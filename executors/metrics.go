@@ -33,6 +33,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "orchestrator_task_duration_seconds", Help: "Task execution duration",
 			Buckets: []float64{0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}}),
 	}
+	// Every final status is a series from the start, so that a failure
+	// ratio is 0, not absent, before the first task ends.
+	for _, s := range []string{events.StatusCompleted, events.StatusFailed, events.StatusCancelled} {
+		m.tasks.WithLabelValues(strings.ToLower(s))
+	}
 	if reg != nil {
 		reg.MustRegister(m.started, m.redeliveries, m.tasks, m.duration)
 	}

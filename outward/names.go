@@ -42,7 +42,8 @@ func split(t events.Type) (noun, rest string) {
 	return strings.ToLower(w[0]), strings.Join(w[1:], "")
 }
 
-// contractTypes are the event types CONTRACT.md names. Their names are
+// contractTypes are the event types our published API names (the
+// WebSocket and webhook docs). Their names are
 // valid subscriptions even in a build that does not register them yet
 // (the reference's configuration subscribes to batch.completed).
 var contractTypes = []events.Type{"TaskCreated", "TaskStatusChanged", "TaskProgress", "BatchCreated",

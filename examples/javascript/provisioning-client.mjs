@@ -148,7 +148,11 @@ export class ProvisioningClient {
     });
   }
 
-  /** Follow a task until it ends; resolves with its final status. */
+  /**
+   * Follow a task until it ends; resolves with its final status as the
+   * REST API spells it (Completed, Failed, Cancelled): events spell
+   * statuses in lower case, so the end seen live is read back from the task.
+   */
   async watch(taskId, onEvent = console.log) {
     let finish;
     const done = new Promise((resolve) => { finish = resolve; });
@@ -157,7 +161,7 @@ export class ProvisioningClient {
     const ws = await this.subscribe({ taskId }, (event) => {
       onEvent(event);
       const d = event.data || {};
-      if (event.event_type === 'TaskStatusChanged' && d.task_id === taskId && terminal(d.status)) finish(d.status);
+      if (event.event_type === 'TaskStatusChanged' && d.task_id === taskId && terminal(d.status)) this.task(taskId).then((t) => finish(t.status), () => finish(d.status));
     });
     ws.on('close', async () => finish((await this.task(taskId)).status));
     const now = await this.task(taskId);

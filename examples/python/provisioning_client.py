@@ -176,7 +176,9 @@ class ProvisioningClient:
             sub.close()
 
     def watch(self, task_id, on_event=print):
-        """Follow a task until it ends; return its final status."""
+        """Follow a task until it ends; return its final status as the REST
+        API spells it (Completed, Failed, Cancelled): events spell statuses
+        in lower case, so the end seen live is read back from the task."""
         sub = self.subscribe(task_id=task_id)  # subscribe first, then read the state: no event is missed
         try:
             status = self.task(task_id)["status"]
@@ -186,7 +188,7 @@ class ProvisioningClient:
                 on_event(event)
                 data = event.get("data") or {}
                 if event.get("event_type") == "TaskStatusChanged" and data.get("task_id") == task_id and _terminal(data.get("status", "")):
-                    return data["status"]
+                    return self.task(task_id)["status"]
             return self.task(task_id)["status"]
         finally:
             sub.close()
