@@ -50,6 +50,31 @@ type Authenticator struct {
 	CatchUp func(ctx context.Context) error
 }
 
+// StillValid reports whether an authenticated principal's token may
+// still be used, as a long-lived connection must check while it lasts: it
+// has not expired, nor been revoked, and its user exists, is enabled and
+// has not invalidated it since. It costs a few lookups in memory. Every
+// refusal wraps ErrInvalidToken; its message after the sentinel's is fit
+// for the token's holder.
+func (a *Authenticator) StillValid(p Principal) error {
+	if !a.Tokens.Clock().Before(p.ExpiresAt) {
+		return fmt.Errorf("%w: token expired", ErrInvalidToken)
+	}
+	if a.Revocations.Revoked(p.Issuer, p.TokenID) {
+		return fmt.Errorf("%w: token revoked", ErrInvalidToken)
+	}
+	acc, ok := a.Users.Standing(p.UserID)
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: user no longer exists", ErrInvalidToken)
+	case !acc.Enabled:
+		return fmt.Errorf("%w: user disabled", ErrInvalidToken)
+	case !acc.TokensValidAfter.IsZero() && p.IssuedAt.Unix() <= acc.TokensValidAfter.Unix():
+		return fmt.Errorf("%w: token invalidated by a password change", ErrInvalidToken)
+	}
+	return nil
+}
+
 // Authenticate verifies token. Every refusal wraps ErrInvalidToken.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
 	c, err := a.Tokens.Parse(token)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"provisioning/auth"
 	"provisioning/events"
 	"provisioning/handlers"
 	"provisioning/hub"
@@ -94,8 +95,26 @@ func (o *API) websocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	ping := time.NewTicker(o.wsPing())
 	defer ping.Stop()
+	valid := o.tokenWatch(r)
+	defer valid.stop()
+	// ended closes the stream when its token no longer holds.
+	ended := func() bool {
+		err := valid.err()
+		if err != nil {
+			c.Close(websocket.StatusPolicyViolation, strings.TrimPrefix(err.Error(), auth.ErrInvalidToken.Error()+": "))
+		}
+		return err != nil
+	}
 	for {
 		select {
+		case <-valid.tick:
+			if ended() {
+				return nil
+			}
+		case <-valid.expiry:
+			if ended() {
+				return nil
+			}
 		case ev := <-sub.Live():
 			if err := send(ev); err != nil && sub.Err() == nil {
 				return nil
@@ -123,6 +142,32 @@ func (o *API) websocket(w http.ResponseWriter, r *http.Request) error {
 // WebSocketHandler is the /ws handler without the router's middleware,
 // for programs that serve it themselves (the benchmarks).
 func (o *API) WebSocketHandler() http.Handler { return handlers.HandlerFunc(o.websocket) }
+
+// wsTokenCheck is how often a WebSocket checks that its token may still
+// be used (besides at the token's expiry): a revocation, a disable or a
+// delete ends the stream within it.
+const wsTokenCheck = time.Second
+
+// tokenWatch checks a WebSocket's token while the stream runs: tick
+// fires every wsTokenCheck, expiry at the token's exp; err says whether
+// the token still holds. Without access control (tests of handlers
+// alone) neither fires.
+type tokenWatch struct {
+	tick, expiry <-chan time.Time
+	err          func() error
+	stop         func()
+}
+
+func (o *API) tokenWatch(r *http.Request) tokenWatch {
+	p, ok := handlers.PrincipalFrom(r.Context())
+	if !ok || o.Access == nil || o.Access.Auth == nil {
+		return tokenWatch{err: func() error { return nil }, stop: func() {}}
+	}
+	tick := time.NewTicker(wsTokenCheck)
+	expiry := time.NewTimer(time.Until(p.ExpiresAt))
+	return tokenWatch{tick: tick.C, expiry: expiry.C, err: func() error { return o.Access.Auth.StillValid(p) },
+		stop: func() { tick.Stop(); expiry.Stop() }}
+}
 
 // streamOptions parses the query of /ws (and of event tails).
 func streamOptions(q url.Values) (hub.Filter, uint64, error) {
