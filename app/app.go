@@ -307,7 +307,7 @@ func (in *Instance) provision(ctx context.Context) (*projections.Snapshots, erro
 		return nil, err
 	}
 	in.idempotency = &handlers.Idempotency{KV: idem, Scope: handlers.Actor}
-	maxWindow := max(in.cfg.RateLimits.Auth.Window, in.cfg.RateLimits.General.Window, in.cfg.RateLimits.Batch.Window)
+	maxWindow := in.cfg.RateLimits.MaxWindow()
 	if in.counters, err = ratelimit.Open(ctx, in.store, maxWindow); err != nil {
 		return nil, err
 	}

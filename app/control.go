@@ -120,7 +120,9 @@ func (in *Instance) startIdentity(ctx context.Context, bg context.Context, snaps
 	}
 	id.service = &auth.Service{Store: in.store, Users: id.users, Policies: id.policies, View: id.iamView, ReadWait: in.cfg.ReadWait,
 		Hasher: id.hasher, Names: id.names, Tokens: id.tokens, Codes: id.codes, Revocations: id.revocations,
-		Authenticator: id.access.Auth, Evaluator: evaluator, Secrets: in.secrets, Log: in.log}
+		Authenticator: id.access.Auth, Evaluator: evaluator, Secrets: in.secrets, Log: in.log,
+		Backoff: &auth.Backoff{Limit: in.cfg.RateLimits.Account.Requests, Window: in.cfg.RateLimits.Account.Window,
+			Counter: in.counters.Failures("account"), Now: in.cfg.Clock}}
 	if err := id.iamView.WaitForLatest(setup); err != nil {
 		return fmt.Errorf("identity views: %w", err)
 	}

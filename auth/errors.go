@@ -56,13 +56,25 @@ func refuse(kind error, format string, args ...any) error {
 
 // LoginRefused is a failed login: ErrBadCredentials to the caller, with
 // the reason and the user it concerns (when the username is known) for
-// the audit log only.
+// the audit log only; or, when Lockout is set, a login of a locked
+// account (ErrAccountLocked, whether the account exists or not).
 type LoginRefused struct {
-	UserID string
-	Reason string
+	UserID  string
+	Reason  string
+	Lockout *Lockout
 }
 
-func (e *LoginRefused) Error() string { return ErrBadCredentials.Error() }
+func (e *LoginRefused) Error() string {
+	if e.Lockout != nil {
+		return e.Lockout.Error()
+	}
+	return ErrBadCredentials.Error()
+}
 
-// Unwrap returns ErrBadCredentials.
-func (e *LoginRefused) Unwrap() error { return ErrBadCredentials }
+// Unwrap returns the Lockout, or ErrBadCredentials.
+func (e *LoginRefused) Unwrap() error {
+	if e.Lockout != nil {
+		return e.Lockout
+	}
+	return ErrBadCredentials
+}

@@ -58,6 +58,9 @@ func (s *Service) VerifyMFA(ctx context.Context, by Caller, id, code string) err
 	if !ok {
 		return userNotFound(id)
 	}
+	if err := s.Backoff.Locked(user.Username); err != nil {
+		return err
+	}
 	pending := user.MFAPending
 	if pending.IsZero() {
 		return refuse(ErrNoMFAEnrolment, "no MFA enrolment is pending for user %s; POST /users/%s/mfa first", user.Username, id)
@@ -68,6 +71,7 @@ func (s *Service) VerifyMFA(ctx context.Context, by Caller, id, code string) err
 	}
 	step, ok := MatchTOTP(string(secret), code, s.Tokens.Clock())
 	if !ok {
+		s.failed(user.Username)
 		return codeError("does not match the enrolled secret (check the device's clock)")
 	}
 	if err := s.Codes.Consume(ctx, id, step); err != nil {

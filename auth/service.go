@@ -56,6 +56,9 @@ type Service struct {
 	Revocations   *Revocations
 	Authenticator *Authenticator
 	Evaluator     *Evaluator
+	// Backoff slows the guessing of passwords and MFA codes per account
+	// (nil: no limit).
+	Backoff *Backoff
 	// Secrets seals TOTP secrets, and opens them to check codes.
 	Secrets *secrets.Keyring
 	Log     *slog.Logger
@@ -69,6 +72,14 @@ type Caller struct {
 	Actor         string
 	CorrelationID string
 	IP            string
+}
+
+// failed counts a failed attempt on the account named name; a counter
+// that cannot be reached is logged, not the caller's problem.
+func (s *Service) failed(name string) {
+	if err := s.Backoff.Failed(name); err != nil && s.Log != nil {
+		s.Log.Warn("failed attempt not counted for its account", "err", err)
+	}
 }
 
 // System is the caller of the service's own start-up work.

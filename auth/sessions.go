@@ -66,7 +66,16 @@ func (s *Service) Login(ctx context.Context, by Caller, q LoginRequest) (Session
 	if err := s.fresh(ctx); err != nil {
 		return Session{}, err
 	}
+	if err := s.Backoff.Locked(q.Username); err != nil {
+		var lock *Lockout
+		errors.As(err, &lock)
+		return Session{}, &LoginRefused{Reason: "account locked after failed attempts", Lockout: lock}
+	}
 	user, err := s.checkCredentials(ctx, q)
+	var refused *LoginRefused
+	if errors.As(err, &refused) {
+		s.failed(q.Username)
+	}
 	if err != nil {
 		return Session{}, err
 	}

@@ -167,8 +167,9 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 	}
 	p, err := a.Authenticate(r, route.QueryToken)
 	if err != nil {
-		// Guessing tokens counts as authenticating.
-		if a.Limits.limited(w, r, "auth", ClientIP(r)) {
+		// Guessing tokens has a budget of its own per address, apart
+		// from logins: it must not lock out the people behind it.
+		if a.Limits.limited(w, r, "token", ClientIP(r)) {
 			return
 		}
 		Logger(r.Context()).Info("unauthenticated", "route", route.Audit, "reason", err)

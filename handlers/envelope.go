@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -73,7 +74,10 @@ func Errorf(status int, format string, args ...any) *Error {
 // as a bare "internal error" with that id.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := classify(r.Context(), err)
-	var e *Error
+	var (
+		e    *Error
+		lock *auth.Lockout
+	)
 	switch {
 	case errors.As(err, &e):
 		for k, vs := range e.Header {
@@ -81,6 +85,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 				w.Header().Add(k, v)
 			}
 		}
+	case errors.As(err, &lock):
+		// The limit that refused: the account's.
+		h := w.Header()
+		h.Set("Retry-After", strconv.Itoa(lock.RetryAfter()))
+		h.Set("X-RateLimit-Limit", strconv.Itoa(lock.Limit))
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(lock.Reset.Unix(), 10))
 	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", challenge401(err))
 	}
@@ -95,11 +106,14 @@ func classify(ctx context.Context, err error) (int, ErrorEnvelope) {
 		e       *Error
 		valid   *workflow.ValidationError
 		refusal *auth.Refusal
+		lock    *auth.Lockout
 	)
 	body := ErrorEnvelope{Error: err.Error()}
 	switch {
 	case errors.As(err, &e):
 		return e.Status, ErrorEnvelope{Error: e.Message}
+	case errors.As(err, &lock):
+		return http.StatusTooManyRequests, ErrorEnvelope{Error: lock.Error()}
 	case errors.As(err, &refusal):
 		return refusalStatus(refusal.Kind), ErrorEnvelope{Error: refusal.Message}
 	case errors.Is(err, auth.ErrBadCredentials):

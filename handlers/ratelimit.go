@@ -48,21 +48,40 @@ func (l Limit) String() string {
 	return fmt.Sprintf("%d/%s", l.Requests, l.Window)
 }
 
-// RateLimits are the three limits of the API reference.
+// RateLimits are the three limits of the API reference, and two that
+// keep guessing slow without locking out the people behind one address.
 type RateLimits struct {
-	// Auth limits authentication attempts per client IP: logins, token
-	// refreshes, and requests with a missing or bad token.
+	// Auth limits authentication attempts per client IP: logins and
+	// token refreshes.
 	Auth Limit
+	// Token limits requests with a missing or bad token per client IP:
+	// guessing tokens has a budget of its own, so that it cannot spend
+	// the logins of everyone behind the same address.
+	Token Limit
+	// Account limits failed logins (wrong passwords, wrong or missing
+	// MFA codes), wrong MFA verification codes and wrong current
+	// passwords per account, whatever the address: guessing spread over
+	// many addresses is slow too (auth.Backoff enforces it).
+	Account Limit
 	// General limits every authenticated request per user.
 	General Limit
 	// Batch limits batch submissions per user, on top of General.
 	Batch Limit
 }
 
-// DefaultRateLimits are the reference's: 5/min per IP for authentication,
-// 100/min per user in general, 10/min per user for batches.
+// DefaultRateLimits are the reference's (5/min per IP for
+// authentication, 100/min per user in general, 10/min per user for
+// batches), 30/min bad tokens per IP and 10 failed logins per account in
+// 15 minutes.
 func DefaultRateLimits() RateLimits {
-	return RateLimits{Auth: Limit{5, time.Minute}, General: Limit{100, time.Minute}, Batch: Limit{10, time.Minute}}
+	return RateLimits{Auth: Limit{5, time.Minute}, Token: Limit{30, time.Minute}, Account: Limit{10, 15 * time.Minute},
+		General: Limit{100, time.Minute}, Batch: Limit{10, time.Minute}}
+}
+
+// MaxWindow is the longest window of the limits (the counters must live
+// that long).
+func (r RateLimits) MaxWindow() time.Duration {
+	return max(r.Auth.Window, r.Token.Window, r.Account.Window, r.General.Window, r.Batch.Window)
 }
 
 // Limiters enforce RateLimits with go-chi/httprate; counters is where the
@@ -97,7 +116,7 @@ func NewLimiters(limits RateLimits, counters CounterSource, reg prometheus.Regis
 	if reg != nil {
 		reg.MustRegister(l.rejected)
 	}
-	for name, lim := range map[string]Limit{"auth": limits.Auth, "general": limits.General, "batch": limits.Batch} {
+	for name, lim := range map[string]Limit{"auth": limits.Auth, "token": limits.Token, "general": limits.General, "batch": limits.Batch} {
 		if lim.Requests == 0 {
 			continue
 		}

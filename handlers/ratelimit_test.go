@@ -17,6 +17,7 @@ func limitedConfig(t *testing.T) app.Config {
 	cfg := apptest.Config(t)
 	cfg.RateLimits = handlers.RateLimits{
 		Auth:    handlers.Limit{Requests: 5, Window: time.Minute},
+		Token:   handlers.Limit{Requests: 5, Window: time.Minute},
 		General: handlers.Limit{Requests: 10, Window: time.Minute},
 		Batch:   handlers.Limit{Requests: 2, Window: time.Minute},
 	}
@@ -111,7 +112,7 @@ func TestTwoInstancesShareTheCount(t *testing.T) {
 	}
 }
 
-func TestGuessingTokensIsLimitedLikeLogins(t *testing.T) {
+func TestGuessingTokensIsLimited(t *testing.T) {
 	t.Parallel()
 	in := apptest.Start(t, limitedConfig(t))
 	c := apptest.NewClient(in.OrchestratorURL()).WithToken("not-a-token")
@@ -122,5 +123,76 @@ func TestGuessingTokensIsLimitedLikeLogins(t *testing.T) {
 	}
 	if res := c.Do(t, "GET", "/tasks", nil, "X-Forwarded-For", "203.0.113.99"); res.Status != 429 {
 		t.Fatalf("6th guess: %d, want 429", res.Status)
+	}
+}
+
+// Guessing tokens has a limit of its own: garbage tokens from one address
+// do not spend that address's login budget, and the admin behind the same
+// NAT still logs in.
+func TestBadTokensDoNotSpendTheLoginBudget(t *testing.T) {
+	t.Parallel()
+	cfg := limitedConfig(t)
+	cfg.RateLimits.Token = handlers.Limit{Requests: 8, Window: time.Minute}
+	in := apptest.Start(t, cfg)
+	orch := apptest.NewClient(in.OrchestratorURL()).WithoutCheck()
+	const nat = "203.0.113.50"
+	for i := 1; i <= 8; i++ {
+		res := orch.Do(t, "GET", "/tasks", nil, "Authorization", "Bearer garbage-"+strconv.Itoa(i), "X-Forwarded-For", nat)
+		if res.Status != 401 || res.Header.Get("X-RateLimit-Limit") != "8" {
+			t.Fatalf("bad token %d: %d %v", i, res.Status, res.Header)
+		}
+	}
+	if res := orch.Do(t, "GET", "/tasks", nil, "Authorization", "Bearer garbage-9", "X-Forwarded-For", nat); res.Status != 429 {
+		t.Fatalf("the 9th bad token: %d, want 429", res.Status)
+	}
+	res := apptest.NewClient(in.ControlURL()).Do(t, "POST", "/auth/login",
+		map[string]string{"username": "admin", "password": apptest.AdminPassword}, "X-Forwarded-For", nat)
+	if res.Status != 200 {
+		t.Fatalf("the admin's login after token guessing from the same address: %d %s", res.Status, res.Raw)
+	}
+}
+
+// Wrong passwords for one account, spread over many addresses, lock that
+// account's logins for a while (the right password too); an account that
+// does not exist is locked the same way, with the same answers, so the
+// lockout tells nothing about which accounts exist. Other accounts log in.
+func TestFailedLoginsBackOffPerAccount(t *testing.T) {
+	t.Parallel()
+	cfg := limitedConfig(t)
+	cfg.RateLimits.Account = handlers.Limit{Requests: 4, Window: time.Minute}
+	in, _, control := apptest.StartAdmin(t, cfg)
+	if res := control.Do(t, "POST", "/users", map[string]any{"username": "bob", "email": "bob@example.com",
+		"password": "bob-password-123", "roles": []string{"viewer"}}); res.Status != http.StatusCreated {
+		t.Fatalf("create bob: %d %s", res.Status, res.Raw)
+	}
+	cc := apptest.NewClient(in.ControlURL())
+	try := func(user, password string, from int) apptest.Response {
+		return cc.Do(t, "POST", "/auth/login", map[string]string{"username": user, "password": password},
+			"X-Forwarded-For", "198.51.100."+strconv.Itoa(from))
+	}
+	answers := map[string][]string{}
+	for _, user := range []string{"admin", "no-such-user"} {
+		for i := 0; i < 6; i++ {
+			res := try(user, "wrong-password-123", 10+i) // a new address each time
+			answers[user] = append(answers[user], strconv.Itoa(res.Status)+" "+res.Error)
+		}
+	}
+	for i := range answers["admin"] {
+		want := "401"
+		if i >= 4 {
+			want = "429"
+		}
+		if !strings.HasPrefix(answers["admin"][i], want) {
+			t.Fatalf("attempt %d on admin: %s, want %s", i+1, answers["admin"][i], want)
+		}
+		if answers["admin"][i] != answers["no-such-user"][i] {
+			t.Fatalf("attempt %d: admin got %q, a user that does not exist %q", i+1, answers["admin"][i], answers["no-such-user"][i])
+		}
+	}
+	if res := try("admin", apptest.AdminPassword, 99); res.Status != 429 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("the right password during the lockout: %d %v", res.Status, res.Header)
+	}
+	if res := try("bob", "bob-password-123", 98); res.Status != 200 {
+		t.Fatalf("another account during the admin's lockout: %d %s", res.Status, res.Raw)
 	}
 }

@@ -262,3 +262,36 @@ func (c *Counter) subject(key string, window time.Time) string {
 	sum := sha256.Sum256([]byte(key))
 	return subjectPrefix + "." + c.limiter + "." + hex.EncodeToString(sum[:12]) + "." + strconv.FormatInt(window.Unix(), 10)
 }
+
+// Failures counts failed attempts (wrong passwords, wrong codes) by key
+// in the windows of a limit. Unlike Counter, reading a count does not
+// count anything: only failures are counted, never the attempts that
+// succeed.
+type Failures struct {
+	c *Counter
+}
+
+// Failures returns the failure counter of a limiter.
+func (s *Store) Failures(limiter string) *Failures {
+	return &Failures{c: &Counter{store: s, limiter: limiter, counted: map[string]bool{}}}
+}
+
+// Add counts one failure of key in window.
+func (f *Failures) Add(key string, window time.Time) error {
+	_, err := f.c.add(f.c.subject(key, window), 1)
+	return err
+}
+
+// Count returns the failures of key in the current and the previous
+// window.
+func (f *Failures) Count(key string, current, previous time.Time) (int, int, error) {
+	cur, err := f.c.read(f.c.subject(key, current))
+	if err != nil {
+		return 0, 0, err
+	}
+	prev, err := f.c.endedCount(f.c.subject(key, previous))
+	if err != nil {
+		return 0, 0, err
+	}
+	return cur, prev, nil
+}

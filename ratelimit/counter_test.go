@@ -137,3 +137,37 @@ func TestLostCounterStreamIsRecreated(t *testing.T) {
 		t.Fatalf("after the stream came back: %v, want the limit to hold again", codes)
 	}
 }
+
+// Failures count what is added, on every instance, and reading them
+// counts nothing.
+func TestFailuresAreCountedOnlyWhenAdded(t *testing.T) {
+	env := eventstest.Start(t)
+	ctx := context.Background()
+	a, err := ratelimit.Open(ctx, env.Store, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ratelimit.Open(ctx, env.Store, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa, fb := a.Failures("account"), b.Failures("account")
+	now := time.Now().UTC().Truncate(time.Minute)
+	for i := 0; i < 5; i++ {
+		if cur, _, err := fa.Count("alice", now, now.Add(-time.Minute)); err != nil || cur != 0 {
+			t.Fatalf("read %d: %d %v", i, cur, err)
+		}
+	}
+	if err := fa.Add("alice", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := fb.Add("alice", now); err != nil {
+		t.Fatal(err)
+	}
+	if cur, prev, err := fb.Count("alice", now, now.Add(-time.Minute)); err != nil || cur != 2 || prev != 0 {
+		t.Fatalf("after two failures on two instances: %d %d %v", cur, prev, err)
+	}
+	if cur, _, _ := fa.Count("bob", now, now.Add(-time.Minute)); cur != 0 {
+		t.Fatalf("another key has %d failures", cur)
+	}
+}

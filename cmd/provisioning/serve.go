@@ -51,7 +51,9 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 	fs.DurationVar(&cfg.TokenTTL, "token-ttl", cfg.TokenTTL, "lifetime of the tokens the control center issues")
 	fs.StringVar(&cfg.TokenIssuer, "token-issuer", cfg.TokenIssuer, "iss of issued tokens; only tokens of this issuer are accepted")
 	fs.IntVar(&cfg.HashConcurrency, "password-hash-concurrency", 0, "password hashes run at once, 19 MiB each (0: one per CPU)")
-	fs.Func("rate-limit-auth", "authentication requests per client IP, as requests/window (default 5/1m; 0: off)", limitFlag(&cfg.RateLimits.Auth))
+	fs.Func("rate-limit-auth", "logins and token refreshes per client IP, as requests/window (default 5/1m; 0: off)", limitFlag(&cfg.RateLimits.Auth))
+	fs.Func("rate-limit-token", "requests with a missing or bad token per client IP (default 30/1m; 0: off)", limitFlag(&cfg.RateLimits.Token))
+	fs.Func("rate-limit-account", "failed logins and MFA codes per account, from any address; past it the account's logins are refused until the window slides (default 10/15m; 0: off)", limitFlag(&cfg.RateLimits.Account))
 	fs.Func("rate-limit-general", "requests per user (default 100/1m; 0: off)", limitFlag(&cfg.RateLimits.General))
 	fs.Func("rate-limit-batch", "batch submissions per user (default 10/1m; 0: off)", limitFlag(&cfg.RateLimits.Batch))
 	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed", func(v string) error {
