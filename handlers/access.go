@@ -184,10 +184,11 @@ func (a *Access) protect(w http.ResponseWriter, r *http.Request, route Route, id
 		WriteError(w, r, e)
 		return
 	}
-	if route.Limit != "" && a.Limits.limited(w, r, route.Limit, limitKey(route.Limit, r, p)) {
-		return
+	checks := []limitCheck{{"general", p.UserID}}
+	if route.Limit != "" {
+		checks = append(checks, limitCheck{route.Limit, limitKey(route.Limit, r, p)})
 	}
-	if a.Limits.limited(w, r, "general", p.UserID) {
+	if a.Limits.limitedAll(w, r, checks...) {
 		return
 	}
 	ctx := WithPrincipal(r.Context(), p)

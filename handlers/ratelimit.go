@@ -186,3 +186,45 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 		lim.Requests, lim.Window, w.Header().Get("Retry-After")))
 	return true
 }
+// limitCheck is one limit a request counts against, and its key.
+type limitCheck struct{ name, key string }
+
+// rateLimitHeaders are the headers a limit check sets.
+var rateLimitHeaders = []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+
+// limitedAll counts a request against every limit of checks, answering
+// 429 with the first that is over (its headers describe it). When none
+// is, the X-RateLimit-* headers left are those of the tightest: the
+// fewest requests remaining, the one that will refuse first.
+func (l *Limiters) limitedAll(w http.ResponseWriter, r *http.Request, checks ...limitCheck) bool {
+	var tightest []string
+	least := -1
+	for _, c := range checks {
+		for _, h := range rateLimitHeaders {
+			w.Header().Del(h)
+		}
+		if l.limited(w, r, c.name, c.key) {
+			return true
+		}
+		remaining, err := strconv.Atoi(w.Header().Get("X-RateLimit-Remaining"))
+		if err != nil {
+			continue // the limit is off, or its counter could not be read
+		}
+		if least < 0 || remaining < least {
+			least = remaining
+			tightest = tightest[:0]
+			for _, h := range rateLimitHeaders {
+				tightest = append(tightest, w.Header().Get(h))
+			}
+		}
+	}
+	for i, h := range rateLimitHeaders {
+		if least < 0 {
+			w.Header().Del(h)
+		} else {
+			w.Header().Set(h, tightest[i])
+		}
+	}
+	return false
+}
+

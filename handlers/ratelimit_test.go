@@ -196,3 +196,28 @@ func TestFailedLoginsBackOffPerAccount(t *testing.T) {
 		t.Fatalf("another account during the admin's lockout: %d %s", res.Status, res.Raw)
 	}
 }
+
+// When two limits count a request (a batch submission counts against the
+// general limit and the batch limit), the X-RateLimit-* headers describe
+// the tighter one: the limit that will refuse first.
+func TestRateLimitHeadersDescribeTheTightestLimit(t *testing.T) {
+	t.Parallel()
+	cfg := limitedConfig(t) // general 10/min, batch 2/min per user
+	_, admin, _ := apptest.StartAdmin(t, cfg)
+	body := map[string]any{"name": "tight", "operations": []map[string]any{{"id": "a", "type": "cluster_batch", "clusters": []string{"c"}}}}
+	for i, want := range []string{"1", "0"} {
+		res := admin.Do(t, "POST", "/batch/execute", body)
+		if res.Status != 200 || res.Header.Get("X-RateLimit-Limit") != "2" || res.Header.Get("X-RateLimit-Remaining") != want {
+			t.Fatalf("batch %d: %d, X-RateLimit-Limit %q Remaining %q, want 2 and %s", i+1, res.Status,
+				res.Header.Get("X-RateLimit-Limit"), res.Header.Get("X-RateLimit-Remaining"), want)
+		}
+	}
+	res := admin.Do(t, "POST", "/batch/execute", body)
+	if res.Status != 429 || res.Header.Get("X-RateLimit-Limit") != "2" || !strings.Contains(res.Error, "at most 2") {
+		t.Fatalf("3rd batch: %d %v %s", res.Status, res.Header, res.Raw)
+	}
+	// A plain read counts against the general limit only.
+	if res := admin.Do(t, "GET", "/tasks", nil); res.Header.Get("X-RateLimit-Limit") != "10" {
+		t.Fatalf("a read: X-RateLimit-Limit %q, want 10", res.Header.Get("X-RateLimit-Limit"))
+	}
+}
