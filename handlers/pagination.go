@@ -50,7 +50,9 @@ func WritePage[T any](w http.ResponseWriter, r *http.Request, p Page, total int,
 	h.Set("X-Limit", strconv.Itoa(p.Limit))
 	h.Set("X-Offset", strconv.Itoa(p.Offset))
 	var links []string
-	if p.Offset+p.Limit < total {
+	// total-offset, not offset+limit: an offset near the top of the
+	// integers would overflow into a negative one.
+	if total-p.Offset > p.Limit {
 		links = append(links, link(r, p.Offset+p.Limit, p.Limit, "next"))
 	}
 	if p.Offset > 0 {
@@ -63,6 +65,12 @@ func WritePage[T any](w http.ResponseWriter, r *http.Request, p Page, total int,
 		items = []T{}
 	}
 	return WriteJSON(w, http.StatusOK, items)
+}
+
+// Window is the part of n items the page shows, as slice bounds.
+func (p Page) Window(n int) (from, to int) {
+	from = min(p.Offset, n)
+	return from, from + min(p.Limit, n-from)
 }
 
 func link(r *http.Request, offset, limit int, rel string) string {

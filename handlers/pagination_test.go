@@ -137,3 +137,33 @@ func TestEveryListPaginates(t *testing.T) {
 		checkPages(t, tc.c, tc.path, total)
 	}
 }
+
+// An offset at the top of the integers is a page past the end: empty,
+// with a prev link and no next one, never an offset that overflowed.
+func TestHugeOffsetsDoNotOverflow(t *testing.T) {
+	t.Parallel()
+	_, orch, control := apptest.StartAdmin(t, apptest.Config(t))
+	var id string
+	res := orch.Do(t, "POST", "/workflows/servers/create", map[string]any{"infra": "huge"})
+	res.Decode(t, &id)
+	const huge = "9223372036854775807"
+	for _, tc := range []struct {
+		c    *apptest.Client
+		path string
+	}{
+		{orch, "/tasks"},
+		{orch, "/state/workflows/" + id + "/snapshots"},
+		{orch, "/batch/operations"},
+		{control, "/users"},
+		{control, "/audit/logs"},
+	} {
+		res := tc.c.Do(t, "GET", tc.path+"?limit=1000&offset="+huge, nil)
+		if res.Status != http.StatusOK || strings.TrimSpace(string(res.Data)) != "[]" {
+			t.Fatalf("%s at offset %s: %d %s", tc.path, huge, res.Status, res.Raw)
+		}
+		link := res.Header.Get("Link")
+		if strings.Contains(link, `rel="next"`) || strings.Contains(link, "offset=-") {
+			t.Fatalf("%s at offset %s: Link %q", tc.path, huge, link)
+		}
+	}
+}

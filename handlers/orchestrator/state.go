@@ -71,7 +71,7 @@ func (o *API) workflowSnapshots(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		return handlers.Errorf(http.StatusNotFound, "workflow %s not found (neither a task, a batch nor a rollback)", id)
 	}
-	from, to := min(p.Offset, len(snaps)), min(p.Offset+p.Limit, len(snaps))
+	from, to := p.Window(len(snaps))
 	return handlers.WritePage(w, r, p, len(snaps), snaps[from:to])
 }
 
