@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"unicode"
@@ -256,5 +257,49 @@ func (s *Service) keepsAuthorIn(by Caller, t events.Type, d events.PolicyCreated
 		v.Add("rules", "%s", fmt.Sprintf("would stop you (%s) from managing policies (%s); not saved", by.Principal.Username, dec.Reason))
 		return v
 	}
-	return nil
+	return s.keepsAdminsIn(by, candidate, d.PolicyID)
+}
+
+// managing are the rights over users and policies that must stay with
+// at least one enabled admin: without them nobody could undo a policy.
+var managing = []struct{ kind, action, method string }{
+	{"users", "read", "GET"}, {"users", "create", "POST"}, {"users", "update", "PUT"}, {"users", "delete", "DELETE"},
+	{"policies", "read", "GET"}, {"policies", "create", "POST"}, {"policies", "update", "PUT"}, {"policies", "delete", "DELETE"},
+}
+
+// keepsAdminsIn refuses policies after which no enabled admin could
+// still manage users and policies, whatever the author keeps for itself.
+// Rights are checked as an admin would use them from the author's
+// address: on the policy being saved, and on the list of users.
+func (s *Service) keepsAdminsIn(by Caller, candidate []Policy, policyID string) error {
+	admins, _ := s.Users.List(UserFilter{Role: RoleAdmin}, 0, math.MaxInt)
+	var lost []string
+	for _, u := range admins {
+		if !u.IsAdmin() {
+			continue
+		}
+		subject := User{ID: u.ID, Username: u.Username, Roles: u.Roles, Role: u.Roles[0]}
+		var missing []string
+		for _, m := range managing {
+			id, path := "", "/"+m.kind
+			if m.kind == "policies" && (m.method == "PUT" || m.method == "DELETE") {
+				id, path = policyID, "/policies/"+policyID
+			}
+			in := Input{User: subject, Request: Request{Method: m.method, Path: path, IP: by.IP, Action: m.action},
+				Resource: Resource{Kind: m.kind, ID: id}}
+			if !s.Evaluator.DecideWith(candidate, in).Allowed {
+				missing = append(missing, m.action+" "+m.kind)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		lost = missing
+	}
+	if lost == nil {
+		return nil // no enabled admin to keep in (the first start)
+	}
+	v := &workflow.ValidationError{}
+	v.Add("rules", "would leave no enabled admin able to %s; not saved", strings.Join(lost, ", "))
+	return v
 }

@@ -110,6 +110,11 @@ func TestPolicyValidation(t *testing.T) {
 		{"no name", map[string]any{"rules": []any{map[string]any{"effect": "Allow", "resource": "servers:*", "action": []string{"read"}}}}, 422, "name"},
 		{"name too long", map[string]any{"name": strings.Repeat("n", 129), "rules": []any{}}, 422, "name"},
 		{"locks its author out", map[string]any{"name": "oops", "rules": []any{map[string]any{"effect": "Deny", "resource": "policies:*", "action": []string{"*"}}}}, 422, "would stop you"},
+		{"locks admins out of users", map[string]any{"name": "oops", "rules": []any{map[string]any{"effect": "Deny", "resource": "users:*", "action": []string{"*"}}}}, 422, "no enabled admin"},
+		{"locks admins out of creating users", map[string]any{"name": "oops", "rules": []any{map[string]any{"effect": "Deny", "resource": "users:*", "action": []string{"create"}}}}, 422, "create users"},
+		{"locks admins out of deleting policies", map[string]any{"name": "oops", "rules": []any{map[string]any{"effect": "Deny", "resource": "policies:*", "action": []string{"delete"}}}}, 422, "delete policies"},
+		{"locks the admin out by name", map[string]any{"name": "oops", "rules": []any{map[string]any{"effect": "Deny", "resource": "users:*", "action": []string{"read"},
+			"condition": "user.username == 'admin'"}}}, 422, "no enabled admin"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
