@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -178,6 +179,10 @@ func CheckPassword(password, username, email string) error {
 		return fmt.Errorf("must be at most %d characters long", MaxPasswordLen)
 	case strings.TrimSpace(password) == "":
 		return errors.New("must not be only spaces")
+	case strings.IndexFunc(password, unicode.IsControl) >= 0:
+		// NUL, tab, newline, DEL, C1: nobody types them, a terminal or
+		// a form mangles them, and NULs cut C strings short.
+		return errors.New("must not hold control characters")
 	case username != "" && strings.EqualFold(password, username):
 		return errors.New("must not be the username")
 	case email != "" && strings.EqualFold(password, email):

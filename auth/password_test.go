@@ -73,6 +73,11 @@ func TestCheckPassword(t *testing.T) {
 		{"email", "alice@example.com", "alice", "ALICE@example.com", "email"},
 		{"spaces", strings.Repeat(" ", 12), "alice", "", "spaces"},
 		{"invalid utf-8", "\xff\xfe" + strings.Repeat("a", 12), "alice", "", "UTF-8"},
+		{"NUL characters", strings.Repeat("\x00", 12), "alice", "", "control characters"},
+		{"a NUL inside", "a long pass\x00phrase", "alice", "", "control characters"},
+		{"a C1 control", "a long pass\u0085phrase", "alice", "", "control characters"},
+		{"a tab", "a long\tpassphrase", "alice", "", "control characters"},
+		{"unicode letters", "ein langes Paßwort ✓", "alice", "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
