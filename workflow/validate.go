@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FieldError names a field of a request and what is wrong with it.
@@ -109,6 +111,12 @@ func (e *ValidationError) CheckOneOf(field, v string, allowed ...string) {
 	e.Add(field, "must be one of %s", strings.Join(allowed, ", "))
 }
 
+// hidden reports the runes a value must not hold: controls (C0, DEL, C1)
+// and format characters (Unicode category Cf: bidirectional overrides and
+// isolates, the byte order mark, zero-width joiners), which change how
+// an argument reads in a terminal or a log without changing what it is.
+func hidden(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }
+
 // CheckValue validates a required free-form value that becomes one CLI
 // argument (a server plan such as "1xCPU-2 GB"): printable, bounded, and
 // not starting with a dash.
@@ -120,7 +128,9 @@ func (e *ValidationError) CheckValue(field, v string) {
 		e.Add(field, "is longer than %d characters", MaxNameLen)
 	case strings.HasPrefix(v, "-"):
 		e.Add(field, "must not start with '-'")
-	case strings.IndexFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0:
-		e.Add(field, "must not hold control characters")
+	case !utf8.ValidString(v):
+		e.Add(field, "must be valid UTF-8")
+	case strings.IndexFunc(v, hidden) >= 0:
+		e.Add(field, "must not hold control or format characters (C0, C1, bidirectional overrides and isolates, byte order marks, zero-width characters)")
 	}
 }
