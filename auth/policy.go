@@ -33,7 +33,7 @@ var Kinds = []string{
 }
 
 // Actions are the actions a rule may list ("*" lists all).
-var Actions = []string{"read", "create", "update", "delete", "cancel", "execute", "restore", "retry", "mfa", "refresh", "logout"}
+var Actions = []string{"read", "create", "update", "delete", "cancel", "execute", "restore", "retry", "mfa", "password", "refresh", "logout"}
 
 // Roles shipped with the product.
 const (
@@ -420,8 +420,8 @@ func (r *compiledRule) holds(vars *activation) (bool, error) {
 
 // builtinAllows reports the first of the user's built-in roles that
 // allows the request, and the allowances every signed-in user has: to
-// refresh and end their own session, and to read and enrol MFA for their
-// own account.
+// refresh and end their own session, and to read, enrol MFA for and
+// change the password of their own account.
 func builtinAllows(in Input) (string, bool) {
 	for _, role := range in.User.Roles {
 		for _, g := range builtins[role] {
@@ -435,7 +435,7 @@ func builtinAllows(in Input) (string, bool) {
 	case in.Resource.Kind == "auth" && (in.Request.Action == "refresh" || in.Request.Action == "logout"):
 		return "any signed-in user", true
 	case in.Resource.Kind == "users" && in.Resource.ID != "" && in.Resource.ID == in.User.ID &&
-		(in.Request.Action == "read" || in.Request.Action == "mfa"):
+		(in.Request.Action == "read" || in.Request.Action == "mfa" || in.Request.Action == "password"):
 		return "self", true
 	}
 	return "", false

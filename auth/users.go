@@ -185,7 +185,7 @@ type UpdateUserRequest struct {
 	Password *string   `json:"password"`
 }
 
-func (q UpdateUserRequest) check(username string) error {
+func (q UpdateUserRequest) check(username, currentEmail string) error {
 	v := &workflow.ValidationError{}
 	if q.Email == nil && q.Roles == nil && q.Enabled == nil && q.Password == nil {
 		v.Add("body", "must set at least one of email, roles, enabled, password")
@@ -197,7 +197,7 @@ func (q UpdateUserRequest) check(username string) error {
 		checkRoles(v, *q.Roles)
 	}
 	if q.Password != nil {
-		email := ""
+		email := currentEmail
 		if q.Email != nil {
 			email = *q.Email
 		}
@@ -232,7 +232,7 @@ func (s *Service) UpdateUser(ctx context.Context, by Caller, id string, q Update
 	if !ok {
 		return userNotFound(id)
 	}
-	if err := q.check(current.Username); err != nil {
+	if err := q.check(current.Username, current.Email); err != nil {
 		return err
 	}
 	var hash string
@@ -278,6 +278,59 @@ func (s *Service) UpdateUser(ctx context.Context, by Caller, id string, q Update
 	}
 	s.release(ctx, KindEmail, oldEmail, id)
 	return nil
+}
+
+// PasswordChange is the body of PUT /users/{id}/password.
+type PasswordChange struct {
+	CurrentPassword string `json:"current_password"`
+	Password        string `json:"password"`
+}
+
+// ChangePassword sets a user's password once the current one is proven:
+// users change their own this way (admins set others' with UpdateUser).
+// A wrong current password is a *workflow.ValidationError on
+// "current_password" and counts against the account like a failed login
+// (Backoff); the change ends every session issued before it.
+func (s *Service) ChangePassword(ctx context.Context, by Caller, id string, q PasswordChange) error {
+	if err := s.fresh(ctx); err != nil {
+		return err
+	}
+	user, ok := s.Users.Get(id)
+	if !ok {
+		return userNotFound(id)
+	}
+	v := &workflow.ValidationError{}
+	if q.CurrentPassword == "" {
+		v.Add("current_password", "is required: the password to change")
+	}
+	checkNewPassword(v, q.Password, user.Username, user.Email)
+	if err := v.Err(); err != nil {
+		return err
+	}
+	if err := s.Backoff.Locked(user.Username); err != nil {
+		return err
+	}
+	if err := s.Hasher.Verify(ctx, user.PasswordHash, q.CurrentPassword); err != nil {
+		if !errors.Is(err, ErrMismatch) {
+			return hashError(err)
+		}
+		s.failed(user.Username)
+		v.Add("current_password", "is not the user's password")
+		return v
+	}
+	hash, err := s.Hasher.Hash(ctx, q.Password)
+	if err != nil {
+		return hashError(err)
+	}
+	_, err = s.changeUser(ctx, by, id, func(u Account) (*events.Envelope, error) {
+		if u.PasswordHash != user.PasswordHash {
+			return nil, refuse(eventstore.ErrConflict, "the password of user %s changed meanwhile", u.Username)
+		}
+		e, err := events.New(events.UserUpdated, u.ID, events.UserUpdatedData{UserID: u.ID, Email: u.Email, Roles: u.Roles,
+			Enabled: u.Enabled, PasswordHash: hash, InvalidateTokens: true})
+		return &e, err
+	})
+	return err
 }
 
 // DeleteUser deletes a user and frees its username and email; the last

@@ -111,6 +111,8 @@ func routeDocs() []routeDoc {
 		op("DELETE /users/{id}", control, "deleteUser", "Delete a user", message(200, "User deleted successfully"), fails(conflict)),
 		op("POST /users/{id}/mfa", control, "enrolMFA", "Start MFA enrolment", ok[auth.MFAEnrolment]("A new TOTP secret, pending until verified."), fails(conflict)),
 		op("POST /users/{id}/mfa/verify", control, "verifyMFA", "Turn MFA on with a code", body[controlcenter.VerifyMFARequest](false), message(200, "MFA enabled"), fails(conflict)),
+		op("PUT /users/{id}/password", control, "changePassword", "Change one's own password, proving the current one; every session issued before ends",
+			body[auth.PasswordChange](false), message(200, "Password changed; log in again with the new one"), fails(conflict)),
 
 		// Control center: policies and audit.
 		op("GET /policies", control, "listPolicies", "List policies", paged[auth.Policy]("One page of policies.")),

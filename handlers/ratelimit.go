@@ -186,6 +186,7 @@ func (l *Limiters) limited(w http.ResponseWriter, r *http.Request, name, key str
 		lim.Requests, lim.Window, w.Header().Get("Retry-After")))
 	return true
 }
+
 // limitCheck is one limit a request counts against, and its key.
 type limitCheck struct{ name, key string }
 
@@ -227,4 +228,3 @@ func (l *Limiters) limitedAll(w http.ResponseWriter, r *http.Request, checks ...
 	}
 	return false
 }
-

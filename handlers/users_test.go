@@ -173,3 +173,39 @@ func TestUsersAreAdminBusiness(t *testing.T) {
 	wantStatus(t, cc.Do(t, "GET", "/audit/logs", nil), 403, "")
 	wantStatus(t, cc.Do(t, "GET", "/policies", nil), 403, "")
 }
+
+// Every user may change their own password, proving the current one;
+// the change ends the sessions issued before it. Another user's password
+// is not theirs to change.
+func TestUsersChangeTheirOwnPassword(t *testing.T) {
+	t.Parallel()
+	in := startInstance(t)
+	id := in.createUser(t, "pat", "viewer")
+	other := in.createUser(t, "quinn", "viewer")
+	token := in.login(t, "pat")
+	_, cc := in.as(token)
+	const fresh = "a brand new passphrase"
+	wantStatus(t, cc.Do(t, "PUT", "/users/"+id+"/password", map[string]any{"current_password": "not my password!", "password": fresh}), 422, "current_password")
+	wantStatus(t, cc.Do(t, "PUT", "/users/"+id+"/password", map[string]any{"password": fresh}), 422, "current_password")
+	wantStatus(t, cc.Do(t, "PUT", "/users/"+id+"/password", map[string]any{"current_password": userPassword, "password": "pat"}), 422, "password")
+	wantStatus(t, cc.Do(t, "PUT", "/users/"+id+"/password", map[string]any{"current_password": userPassword, "password": "PAT@example.com"}), 422, "password")
+	wantStatus(t, cc.Do(t, "PUT", "/users/"+other+"/password", map[string]any{"current_password": userPassword, "password": fresh}), 403, "permission denied")
+	wantStatus(t, cc.Do(t, "PUT", "/users/"+id+"/password", map[string]any{"current_password": userPassword, "password": fresh}), 200, "Password changed")
+	// The session that changed it ends with the others issued before.
+	wantStatus(t, cc.Do(t, "GET", "/users/"+id, nil), 401, "")
+	if res := in.anon().Do(t, "POST", "/auth/login", map[string]any{"username": "pat", "password": userPassword}); res.Status != 401 {
+		t.Fatalf("the old password still logs in: %d", res.Status)
+	}
+	if res := in.anon().Do(t, "POST", "/auth/login", map[string]any{"username": "pat", "password": fresh}); res.Status != 200 {
+		t.Fatalf("the new password does not log in: %d %s", res.Status, res.Raw)
+	}
+}
+
+// A password that is the user's email is refused on every path, also
+// when the email itself does not change.
+func TestPasswordMayNotBeTheCurrentEmail(t *testing.T) {
+	t.Parallel()
+	in := startInstance(t)
+	id := in.createUser(t, "rene", "viewer")
+	wantStatus(t, in.cc.Do(t, "PUT", "/users/"+id, map[string]any{"password": "RENE@example.com"}), 422, "email")
+}

@@ -61,6 +61,7 @@ func (c *API) Handler() *handlers.Mux {
 		r.Delete("/users/{id}", handlers.Rule("users", "delete", "user.delete"), c.deleteUser)
 		r.Post("/users/{id}/mfa", handlers.Rule("users", "mfa", "user.mfa_enroll"), c.enrolMFA)
 		r.Post("/users/{id}/mfa/verify", handlers.Rule("users", "mfa", "user.mfa_verify"), c.verifyMFA)
+		r.Put("/users/{id}/password", handlers.Rule("users", "password", "user.password"), c.changePassword)
 		r.With(c.Idempotency.Middleware).Post("/policies", handlers.Rule("policies", "create", "policy.create"), c.createPolicy)
 		r.Put("/policies/{id}", handlers.Rule("policies", "update", "policy.update"), c.updatePolicy)
 		r.Delete("/policies/{id}", handlers.Rule("policies", "delete", "policy.delete"), c.deletePolicy)

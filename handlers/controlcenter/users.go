@@ -101,6 +101,20 @@ func (c *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	return handlers.WriteJSON(w, http.StatusOK, "User updated successfully")
 }
 
+// changePassword lets a user change their own password, proving the
+// current one.
+func (c *API) changePassword(w http.ResponseWriter, r *http.Request) error {
+	var req auth.PasswordChange
+	if err := handlers.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := c.Identity.ChangePassword(r.Context(), caller(r), chi.URLParam(r, "id"), req); err != nil {
+		return err
+	}
+	handlers.NoteDetail(r, "fields", []string{"password"})
+	return handlers.WriteJSON(w, http.StatusOK, "Password changed; log in again with the new one")
+}
+
 func (c *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	gone, err := c.Identity.DeleteUser(r.Context(), caller(r), chi.URLParam(r, "id"))
 	if err != nil {
