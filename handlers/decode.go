@@ -26,9 +26,13 @@ func DecodeJSON(r *http.Request, v any) error {
 	return DecodeBody(body, v)
 }
 
-// ReadBody reads the whole request body: 413 over MaxBodyBytes, 400 when
-// it cannot be read.
+// ReadBody reads the whole request body: 415 when it is encoded (gzip,
+// …: we take bodies as they are, and a compressed one is not JSON), 413
+// over MaxBodyBytes, 400 when it cannot be read.
 func ReadBody(r *http.Request) ([]byte, error) {
+	if enc := strings.TrimSpace(r.Header.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") {
+		return nil, Errorf(http.StatusUnsupportedMediaType, "Content-Encoding %q is not supported: send the body uncompressed", enc)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError

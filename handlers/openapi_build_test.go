@@ -230,7 +230,7 @@ func (b *opBuilder) finish(path string) {
 		b.fail(http.StatusTooManyRequests)
 	}
 	if b.hasBody {
-		b.fail(http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
+		b.fail(http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity)
 	}
 	if b.creates {
 		b.op.Parameters = append(b.op.Parameters, &openapi3.ParameterRef{Ref: "#/components/parameters/Idempotency-Key"})
@@ -340,6 +340,7 @@ var errorNames = map[int]string{
 	http.StatusNotAcceptable:         "NotAcceptable",
 	http.StatusConflict:              "Conflict",
 	http.StatusRequestEntityTooLarge: "TooLarge",
+	http.StatusUnsupportedMediaType:  "UnsupportedEncoding",
 	http.StatusUpgradeRequired:       "UpgradeRequired",
 	http.StatusUnprocessableEntity:   "Invalid",
 	http.StatusTooManyRequests:       "TooManyRequests",
@@ -356,6 +357,7 @@ var errorDescriptions = map[int]string{
 	http.StatusNotAcceptable:         "Accept asks for a version of the API this server does not speak.",
 	http.StatusConflict:              "The resource is in a state that does not allow this, or changed meanwhile.",
 	http.StatusRequestEntityTooLarge: "The body is larger than 1 MiB.",
+	http.StatusUnsupportedMediaType:  "The body is encoded (Content-Encoding gzip, …); send it uncompressed.",
 	http.StatusUnprocessableEntity:   "The body is well-formed JSON but invalid; fields names each problem.",
 	http.StatusTooManyRequests:       "A rate limit is exceeded; retry after Retry-After seconds.",
 	http.StatusInternalServerError:   "An unexpected error; the message carries the request id to quote.",

@@ -1,6 +1,8 @@
 package handlers_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"net/http"
 	"slices"
@@ -450,5 +452,28 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if strings.Contains(text, id) {
 		t.Error("a raw path (with a task id) leaked into a metric label")
+	}
+}
+
+// A compressed body is refused with 415 saying so, never parsed as the
+// JSON it is not; the control center does the same.
+func TestEncodedBodiesAreRefused(t *testing.T) {
+	t.Parallel()
+	c, _ := start(t)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(`{"infra": "production"}`))
+	_ = zw.Close()
+	for _, enc := range []string{"gzip", "deflate", "br", "GZIP"} {
+		res := c.Do(t, "POST", "/workflows/servers/create", gz.Bytes(), "Content-Encoding", enc)
+		if res.Status != http.StatusUnsupportedMediaType || res.Success || !strings.Contains(res.Error, "Content-Encoding") {
+			t.Fatalf("Content-Encoding %s: %d %s", enc, res.Status, res.Raw)
+		}
+	}
+	if res := c.Do(t, "POST", "/workflows/servers/create", []byte(`{"infra": "production"}`), "Content-Encoding", "identity"); res.Status != 200 {
+		t.Fatalf("Content-Encoding identity: %d %s", res.Status, res.Raw)
+	}
+	if list := c.Do(t, "GET", "/tasks", nil); list.Header.Get("X-Total-Count") != "1" {
+		t.Fatalf("tasks after the refused bodies: %s", list.Header.Get("X-Total-Count"))
 	}
 }
