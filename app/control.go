@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"provisioning/auth"
 	"provisioning/events"
 	"provisioning/handlers"
@@ -209,7 +211,10 @@ func (in *Instance) serveControl() error {
 	id := &in.identity
 	cc := &controlcenter.API{
 		Identity: id.service, Users: id.users, Policies: id.policies, Keys: id.keys, AuditLog: id.auditLog,
-		IAMView: id.iamView, AuditView: id.auditView, Access: id.access, Log: in.log, Registry: in.registry,
+		IAMView: id.iamView, AuditView: id.auditView, Access: id.access, Log: in.log,
+		// Its own series only: the instance's are served by the
+		// orchestrator, so scraping both ports counts each once.
+		Registry: prometheus.NewRegistry(),
 		ReadWait: in.cfg.ReadWait, Idempotency: in.idempotency,
 	}
 	ln, err := net.Listen("tcp", in.cfg.ControlAddr)
