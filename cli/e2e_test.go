@@ -63,7 +63,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(tm.ok("workflow", "create", "servers", "--infra", "production", "--settings", "config.ncl", "-o", "json")), &created); err != nil || created.TaskID == "" {
 		t.Fatalf("create servers -o json: %v", err)
 	}
-	failing := strings.TrimSpace(tm.ok("workflow", "create", "taskserv", "kubernetes", "--infra", "failing-prod"))
+	failing := strings.TrimSpace(tm.ok("workflow", "create", "taskserv", "failing-kubernetes", "--infra", "prod"))
 	if len(failing) != 26 {
 		t.Fatalf("create taskserv printed %q, want the task id", failing)
 	}
@@ -141,7 +141,7 @@ func TestEndToEnd(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "Completed") {
 			t.Errorf("workflow create --watch: %+v", r)
 		}
-		r = tm.run("", "workflow", "create", "cluster", "buildkit", "--infra", "failing-live", "--watch")
+		r = tm.run("", "workflow", "create", "cluster", "failing-buildkit", "--infra", "live", "--watch")
 		if r.code != cli.ExitFailed || !strings.Contains(r.stdout, "Failed") {
 			t.Errorf("failing workflow --watch: %+v", r)
 		}

@@ -49,7 +49,7 @@ func TestLiveTasks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create servers: %v", err)
 	}
-	failing, err := c.CreateTaskserv(ctx, client.TaskservRequest{Taskserv: "kubernetes", Infra: "failing-prod"})
+	failing, err := c.CreateTaskserv(ctx, client.TaskservRequest{Taskserv: "failing-kubernetes", Infra: "prod"})
 	if err != nil {
 		t.Fatalf("create taskserv: %v", err)
 	}
