@@ -29,6 +29,11 @@ func clusterInstance(t *testing.T, c *eventstest.Cluster, workers int) *app.Inst
 	cfg.NATSURL = c.URLs()
 	cfg.Replicas = 3
 	cfg.Workers = workers
+	// The product's ack wait, not the tests' short one: the test checks
+	// that each task runs once, and a cluster of three on a loaded
+	// machine may stall a heartbeat for longer than 3 s (the job would
+	// then be redelivered, as it should be after a silence that long).
+	cfg.JobAckWait = app.DefaultConfig().JobAckWait
 	return apptest.Start(t, cfg)
 }
 
