@@ -218,3 +218,33 @@ func TestPolicyChangesKeepTheirAuthorIn(t *testing.T) {
 		t.Fatalf("delete: %+v, %v", gone, err)
 	}
 }
+
+// Wrong current passwords and wrong MFA codes count against the account
+// like failed logins: past the limit every attempt of that account is
+// refused with a Lockout, the right password's too.
+func TestProofsOfOneAccountBackOff(t *testing.T) {
+	t.Parallel()
+	id := startIdentity(t)
+	id.Service.Backoff = &auth.Backoff{Limit: 2, Window: time.Hour}
+	ctx := context.Background()
+	u := id.create(t, "carol", "")
+	for i := 0; i < 2; i++ {
+		err := id.ChangePassword(ctx, auth.System, u.ID, auth.PasswordChange{CurrentPassword: "not the password!", Password: "a new long passphrase"})
+		var invalid *workflow.ValidationError
+		if !errors.As(err, &invalid) || invalid.Fields[0].Field != "current_password" {
+			t.Fatalf("wrong current password %d: %v", i+1, err)
+		}
+	}
+	err := id.ChangePassword(ctx, auth.System, u.ID, auth.PasswordChange{CurrentPassword: password, Password: "a new long passphrase"})
+	if !errors.Is(err, auth.ErrAccountLocked) {
+		t.Fatalf("the right password after two wrong ones: %v, want ErrAccountLocked", err)
+	}
+	_, err = id.Login(ctx, auth.System, auth.LoginRequest{Username: "Carol", Password: password})
+	var refused *auth.LoginRefused
+	if !errors.As(err, &refused) || !errors.Is(err, auth.ErrAccountLocked) {
+		t.Fatalf("a login of the locked account: %v", err)
+	}
+	if _, err := id.Login(ctx, auth.System, auth.LoginRequest{Username: "nobody", Password: password}); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("another name is not locked: %v", err)
+	}
+}
