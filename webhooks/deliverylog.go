@@ -1,9 +1,6 @@
 package webhooks
 
 import (
-	"bytes"
-	"encoding/gob"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -113,21 +110,14 @@ func (l *DeliveryLog) Reset() {
 func (l *DeliveryLog) Snapshot() ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(l.st); err != nil {
-		return nil, fmt.Errorf("encode webhook deliveries: %w", err)
-	}
-	return buf.Bytes(), nil
+	return encodeState("webhook deliveries", l.st)
 }
 
 // Restore implements projections.Projection.
 func (l *DeliveryLog) Restore(data []byte) error {
 	var st deliveryState
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
-		return fmt.Errorf("decode webhook deliveries: %w", err)
-	}
-	if st.Version != deliveryLogVersion {
-		return fmt.Errorf("decode webhook deliveries: snapshot version %d, want %d", st.Version, deliveryLogVersion)
+	if err := decodeState("webhook deliveries", data, &st, &st.Version, deliveryLogVersion); err != nil {
+		return err
 	}
 	// gob leaves empty maps out: an empty log is a valid one.
 	if st.Deliveries == nil {

@@ -1,8 +1,6 @@
 package webhooks
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"slices"
 	"sync"
@@ -95,21 +93,14 @@ func (r *Registry) Reset() {
 func (r *Registry) Snapshot() ([]byte, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(r.st); err != nil {
-		return nil, fmt.Errorf("encode webhooks: %w", err)
-	}
-	return buf.Bytes(), nil
+	return encodeState("webhooks", r.st)
 }
 
 // Restore implements projections.Projection.
 func (r *Registry) Restore(data []byte) error {
 	var st registryState
-	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
-		return fmt.Errorf("decode webhooks: %w", err)
-	}
-	if st.Version != registryVersion {
-		return fmt.Errorf("decode webhooks: snapshot version %d, want %d", st.Version, registryVersion)
+	if err := decodeState("webhooks", data, &st, &st.Version, registryVersion); err != nil {
+		return err
 	}
 	if st.Endpoints == nil {
 		st.Endpoints = map[string]*endpoint{}
