@@ -85,6 +85,16 @@ type Config struct {
 	// WSQueue bounds the events waiting for one WebSocket client; a
 	// client that lets it fill is disconnected.
 	WSQueue int
+	// CORSOrigins are the origins (besides the dashboard's own) whose
+	// pages may call both APIs and open the WebSocket.
+	CORSOrigins []string
+	// PublicOrchestratorURL is the orchestrator's URL as browsers reach it
+	// (behind a proxy); empty: the dashboard page's host name with the
+	// orchestrator's port.
+	PublicOrchestratorURL string
+	// Runner runs the executors' jobs; nil runs CLI as processes (what
+	// serve does). Benchmarks set it.
+	Runner executors.Runner
 
 	IdentityConfig
 	// Webhooks is the [webhooks] table of the config file.
@@ -218,7 +228,7 @@ func (in *Instance) start(ctx context.Context) error {
 		ID: in.id, CLI: in.cfg.CLI, Env: in.childEnv(), Workers: in.cfg.Workers, AckWait: in.cfg.JobAckWait,
 		MaxAttempts: in.cfg.MaxAttempts, DefaultTimeout: in.cfg.TaskTimeout, KillGrace: in.cfg.KillGrace,
 		ShutdownGrace: in.cfg.ShutdownGrace, Rules: in.rules(),
-	}, nil, in.log, in.registry)
+	}, in.cfg.Runner, in.log, in.registry)
 
 	in.coord = executors.NewCoordinator(store, in.batches, executors.CoordinatorConfig{
 		ID: in.id, CLI: strings.Join(in.cfg.CLI, " "), TaskTimeout: in.cfg.TaskTimeout,
@@ -402,24 +412,25 @@ func (in *Instance) childEnv() []string {
 }
 
 func (in *Instance) serve() error {
-	// The control center first: "orchestrator listening" then means both
-	// APIs are up.
-	if err := in.serveControl(); err != nil {
-		return err
-	}
-	orch := &orchestrator.API{
-		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
-		TaskTimeout: in.cfg.TaskTimeout, Rules: in.rules(), Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
-		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing,
-		Access:  in.identity.access,
-		Batches: in.batches, Load: in.load, Health: in.healthChecks(),
-		Webhooks: in.hooks, ReadWait: in.cfg.ReadWait,
-	}
 	ln, err := net.Listen("tcp", in.cfg.OrchestratorAddr)
 	if err != nil {
 		return fmt.Errorf("orchestrator listen %s: %w", in.cfg.OrchestratorAddr, err)
 	}
 	in.orchestratorAddr = ln.Addr()
+	// The control center (and its dashboard, which needs the orchestrator's
+	// port) first: "orchestrator listening" then means both APIs are up.
+	if err := in.serveControl(); err != nil {
+		ln.Close()
+		return err
+	}
+	orch := &orchestrator.API{
+		Store: in.store, Tasks: in.tasks, View: in.view, CLI: strings.Join(in.cfg.CLI, " "),
+		TaskTimeout: in.cfg.TaskTimeout, Rules: in.rules(), Log: in.log, Registry: in.registry, Idempotency: in.idempotency,
+		Hub: in.hub, WSOrigins: in.cfg.WSAllowedOrigins, WSPing: in.cfg.WSPing, CORS: in.cors(),
+		Access:  in.identity.access,
+		Batches: in.batches, Load: in.load, Health: in.healthChecks(),
+		Webhooks: in.hooks, ReadWait: in.cfg.ReadWait,
+	}
 	orch.Recovery = in.recoveryAPI()
 	in.orchestrator = newHTTPServer(orch.Handler())
 	in.goRun("orchestrator api", func() error {

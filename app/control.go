@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"provisioning/auth"
+	"provisioning/dashboard"
 	"provisioning/events"
 	"provisioning/handlers"
 	"provisioning/handlers/controlcenter"
@@ -209,19 +211,25 @@ func (in *Instance) bootstrapAdmin(ctx context.Context) error {
 // serveControl starts the control center API.
 func (in *Instance) serveControl() error {
 	id := &in.identity
+	ln, err := net.Listen("tcp", in.cfg.ControlAddr)
+	if err != nil {
+		return fmt.Errorf("control center listen %s: %w", in.cfg.ControlAddr, err)
+	}
+	id.controlAddr = ln.Addr()
+	_, orchPort, _ := net.SplitHostPort(in.orchestratorAddr.String())
+	page, err := dashboard.New(dashboard.Config{OrchestratorURL: in.cfg.PublicOrchestratorURL, OrchestratorPort: orchPort, Version: version()})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	cc := &controlcenter.API{
 		Identity: id.service, Users: id.users, Policies: id.policies, Keys: id.keys, AuditLog: id.auditLog,
 		IAMView: id.iamView, AuditView: id.auditView, Access: id.access, Log: in.log,
 		// Its own series only: the instance's are served by the
 		// orchestrator, so scraping both ports counts each once.
 		Registry: prometheus.NewRegistry(),
-		ReadWait: in.cfg.ReadWait, Idempotency: in.idempotency,
+		ReadWait: in.cfg.ReadWait, Idempotency: in.idempotency, CORS: in.cors(), Dashboard: page,
 	}
-	ln, err := net.Listen("tcp", in.cfg.ControlAddr)
-	if err != nil {
-		return fmt.Errorf("control center listen %s: %w", in.cfg.ControlAddr, err)
-	}
-	id.controlAddr = ln.Addr()
 	in.control = newHTTPServer(cc.Handler())
 	in.goRun("control center api", func() error {
 		if err := in.control.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -230,7 +238,44 @@ func (in *Instance) serveControl() error {
 		return nil
 	})
 	in.log.Info("control center listening", "addr", ln.Addr().String())
+	in.log.Info("dashboard", "url", in.DashboardURL())
+	if in.cfg.BootstrapOutput != nil {
+		fmt.Fprintf(in.cfg.BootstrapOutput, "dashboard: %s\n", in.DashboardURL())
+	}
 	return nil
+}
+
+// DashboardURL is the address of the web page: the control center's
+// /ui/, on localhost when it listens on every address.
+func (in *Instance) DashboardURL() string {
+	host, port, _ := net.SplitHostPort(in.identity.controlAddr.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + dashboard.Prefix
+}
+
+// cors is who may call the APIs from another origin: the dashboard (a
+// page of the control center's port on the API's own host name) and
+// CORSOrigins.
+func (in *Instance) cors() *handlers.CORS {
+	_, port, _ := net.SplitHostPort(in.identity.controlAddr.String())
+	return &handlers.CORS{DashboardPort: port, Origins: in.cfg.CORSOrigins}
+}
+
+// version names the build: its module version, or the VCS revision it
+// was built from.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return s.Value[:12]
+		}
+	}
+	return info.Main.Version
 }
 
 // ControlURL is the base URL of the control center API.

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,8 +52,9 @@ func WithPrincipal(ctx context.Context, p auth.Principal) context.Context {
 // goes to the log only.
 const errUnauthenticated = "authentication required: send a valid token as Authorization: Bearer <token>"
 
-// Authenticate reads the bearer token of r (the Authorization header, or
-// ?token= when allowQuery) and verifies it. The WebSocket endpoint may
+// Authenticate reads the bearer token of r (the Authorization header, or,
+// when allowQuery, a WebSocket bearer subprotocol or ?token=) and
+// verifies it. The WebSocket endpoint may
 // call it itself; every other route has it done by the guard.
 func (a *Access) Authenticate(r *http.Request, allowQuery bool) (auth.Principal, error) {
 	token, err := bearer(r, allowQuery)
@@ -72,11 +74,43 @@ func bearer(r *http.Request, allowQuery bool) (string, error) {
 		return strings.TrimSpace(token), nil
 	}
 	if allowQuery {
+		if t, ok, err := protocolToken(r); ok || err != nil {
+			return t, err
+		}
 		if t := r.URL.Query().Get("token"); t != "" {
 			return t, nil
 		}
 	}
 	return "", fmt.Errorf("%w: no token", auth.ErrInvalidToken)
+}
+
+// WebSocket subprotocols. Browsers cannot give a WebSocket headers, and a
+// token in the URL ends up in histories and proxy logs; so a page sends
+// its token as a subprotocol, WSBearerProtocol followed by the token in
+// unpadded base64url (the convention of Kubernetes), beside WSProtocol.
+// The server answers with WSProtocol alone: the token is never echoed.
+const (
+	WSProtocol       = "provisioning.v1"
+	WSBearerProtocol = "base64url.bearer.provisioning."
+)
+
+// protocolToken reads a token sent as a WebSocket subprotocol
+// (WSBearerProtocol followed by the token in unpadded base64url).
+func protocolToken(r *http.Request) (token string, ok bool, err error) {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			enc, found := strings.CutPrefix(strings.TrimSpace(p), WSBearerProtocol)
+			if !found {
+				continue
+			}
+			raw, err := base64.RawURLEncoding.DecodeString(enc)
+			if err != nil || len(raw) == 0 {
+				return "", true, fmt.Errorf("%w: the bearer subprotocol is not unpadded base64url", auth.ErrInvalidToken)
+			}
+			return string(raw), true, nil
+		}
+	}
+	return "", false, nil
 }
 
 // ClientIP is the address the request came from: the TCP peer, or, when
@@ -226,7 +260,8 @@ func limitKey(limit string, r *http.Request, p auth.Principal) string {
 
 // challenge is the WWW-Authenticate of a 401 (RFC 6750).
 func challenge(r *http.Request) string {
-	if r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") {
+	_, subprotocol, _ := protocolToken(r)
+	if r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") || subprotocol {
 		return `Bearer realm="provisioning", error="invalid_token"`
 	}
 	return `Bearer realm="provisioning"`

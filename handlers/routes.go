@@ -16,9 +16,9 @@ type Route struct {
 	Kind   string
 	Action string
 	Audit  string
-	// QueryToken accepts the token in ?token= as well as in the
-	// Authorization header (the WebSocket, which browsers cannot give
-	// headers).
+	// QueryToken accepts the token as a WebSocket bearer subprotocol or
+	// in ?token=, as well as in the Authorization header (the WebSocket,
+	// which browsers cannot give headers).
 	QueryToken bool
 	// Limit names a rate limit of its own, on top of the general one:
 	// "auth" (per client IP) or "batch" (per user).
@@ -47,7 +47,8 @@ func Rule(kind, action, audit string) Route { return Route{Kind: kind, Action: a
 // "batch").
 func (p Route) WithLimit(limit string) Route { p.Limit = limit; return p }
 
-// WithQueryToken lets the route take its token as ?token=.
+// WithQueryToken lets the route take its token as a WebSocket bearer
+// subprotocol or as ?token=.
 func (p Route) WithQueryToken() Route { p.QueryToken = true; return p }
 
 // HandlerFunc is a handler that returns its failure instead of writing

@@ -83,6 +83,12 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config, cli *string, logLevel, logFor
 		}
 		return nil
 	})
+	fs.Func("cors-origins", "comma-separated origins (https://ops.example.com, https://*.example.com, or *) whose pages may call both APIs and open /ws, besides the dashboard", func(v string) error {
+		origins, err := handlers.ParseOrigins(strings.Split(v, ","))
+		cfg.CORSOrigins = origins
+		return err
+	})
+	fs.StringVar(&cfg.PublicOrchestratorURL, "public-orchestrator-url", "", "the orchestrator's URL as browsers reach it, for the dashboard behind a proxy (default: the page's host name with the orchestrator's port)")
 	fs.DurationVar(&cfg.WSPing, "ws-ping", 30*time.Second, "WebSocket keep-alive ping interval")
 	fs.IntVar(&cfg.WSQueue, "ws-queue", 1024, "events that may wait for one WebSocket client before it is disconnected as too slow")
 	fs.BoolVar(&cfg.AcceptEventLoss, "accept-event-loss", false, "start although the event store lost acknowledged events (a cut block file, an old disk image): the loss is logged and recorded, the views are rebuilt from what is left; restoring a backup is the alternative")

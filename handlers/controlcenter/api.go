@@ -29,6 +29,12 @@ type API struct {
 	AuditView handlers.Consistency
 
 	Access *handlers.Access
+	// CORS says which pages of other origins may call the API; nil: none.
+	CORS *handlers.CORS
+	// Dashboard serves the web page under /ui/ (dashboard.Handler); nil:
+	// no page. The page is not part of the API: it is left out of the
+	// OpenAPI description.
+	Dashboard http.Handler
 	// Idempotency replays the answers of creating POSTs (users,
 	// policies) with an Idempotency-Key; never of logins.
 	Idempotency *handlers.Idempotency
@@ -44,11 +50,20 @@ type API struct {
 func (c *API) Handler() *handlers.Mux {
 	m := handlers.NewMux()
 	m.Use(handlers.OuterMiddleware(c.Log, c.Registry, "control")...)
+	m.Use(c.CORS.Middleware)
 	m.Use(c.Access.Guard(m))
 	r := m.Router()
 	r.Handle(http.MethodGet, "/metrics", handlers.Open(""), promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}))
 	r.Get("/openapi.json", handlers.Open(""), handlers.ServeOpenAPI(handlers.ControlCenterAPI))
 	r.Get("/.well-known/jwks.json", handlers.Open(""), c.jwks)
+	if c.Dashboard != nil {
+		// The page's files: it signs in through the API like any client.
+		r.Handle(http.MethodGet, "/", handlers.Open(""), http.RedirectHandler("/ui/", http.StatusFound))
+		for _, m := range []string{http.MethodGet, http.MethodHead} {
+			r.Handle(m, "/ui", handlers.Open(""), c.Dashboard)
+			r.Handle(m, "/ui/*", handlers.Open(""), c.Dashboard)
+		}
+	}
 	r.Group(func(r handlers.Router) {
 		r.Use(handlers.Versioned, handlers.LimitBody)
 		r.Get("/health", handlers.Open(""), c.health)

@@ -41,6 +41,9 @@ type API struct {
 	Hub       *hub.Hub
 	WSOrigins []string
 	WSPing    time.Duration
+	// CORS says which pages of other origins may call the API and open
+	// /ws (the dashboard's, and --cors-origins); nil: none.
+	CORS *handlers.CORS
 
 	// Access authenticates, authorizes and audits every route but the
 	// open ones; nil refuses them all.
@@ -71,6 +74,7 @@ func (o *API) UnguardedHandler() http.Handler { return o.router(false) }
 func (o *API) router(guarded bool) *handlers.Mux {
 	m := handlers.NewMux()
 	m.Use(handlers.OuterMiddleware(o.Log, o.Registry, "orchestrator")...)
+	m.Use(o.CORS.Middleware)
 	if guarded {
 		m.Use(o.Access.Guard(m))
 	}

@@ -40,7 +40,7 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 
 // websocket streams events as frames {event_type, timestamp, data,
 // metadata, seq}. The guard has authenticated the caller (the token may
-// come as ?token=). Options: events= (comma-separated types), task_id=,
+// come as a bearer subprotocol or ?token=). Options: events= (comma-separated types), task_id=,
 // batch_id=, since= (replay from that sequence, inclusive, then live).
 func (o *API) websocket(w http.ResponseWriter, r *http.Request) error {
 	if o.Hub == nil {
@@ -62,7 +62,7 @@ func (o *API) websocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer sub.Close()
 	// The origin was checked above, against our own list.
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{handlers.WSProtocol}})
 	if err != nil {
 		handlers.Logger(r.Context()).Info("websocket upgrade failed", "err", err)
 		return nil
@@ -231,8 +231,9 @@ func headerHasToken(h http.Header, name, token string) bool {
 }
 
 // checkOrigin lets non-browser clients (no Origin) and pages of this
-// server's own host through, and any origin host matching one of
-// WSOrigins (path.Match patterns, e.g. "*.example.com").
+// server's own host through, pages CORS allows (the dashboard's), and any
+// origin host matching one of WSOrigins (path.Match patterns, e.g.
+// "*.example.com").
 func (o *API) checkOrigin(r *http.Request) error {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -242,7 +243,7 @@ func (o *API) checkOrigin(r *http.Request) error {
 	if err != nil || u.Host == "" {
 		return handlers.Errorf(http.StatusForbidden, "origin %q is not allowed", origin)
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if strings.EqualFold(u.Host, r.Host) || o.CORS.Allows(origin, r.Host) {
 		return nil
 	}
 	for _, pattern := range o.WSOrigins {
