@@ -8,6 +8,7 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"provisioning/app"
 	"provisioning/app/apptest"
@@ -181,15 +183,16 @@ func (p *page) click(sel string) {
 func (p *page) fill(sel, text string) {
 	p.t.Helper()
 	p.visible(sel)
-	p.do("fill "+sel, chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+	p.eval(fmt.Sprintf(`document.querySelector(%q).value = ''`, sel))
+	p.do("fill "+sel, chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
 // setValue sets a control's value at once (long text) and tells the page.
 func (p *page) setValue(sel, text string) {
 	p.t.Helper()
 	p.visible(sel)
-	p.do("set "+sel, chromedp.SetValue(chromedp.CSS(sel), text))
-	p.eval(fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event('input', {bubbles: true}))`, sel))
+	js, _ := json.Marshal(text)
+	p.eval(fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = %s; e.dispatchEvent(new Event('input', {bubbles: true})); })()`, sel, js))
 }
 
 // confirmDialog confirms the open confirmation dialog and returns its text.
@@ -276,4 +279,11 @@ func (p *page) signIn(username, password, mfa string) {
 func (p *page) liveNow() {
 	p.t.Helper()
 	p.until(`document.getElementById('live').dataset.state === 'live'`, "the live connection")
+}
+
+// keys sends one named key (ArrowDown, Enter, ...) to an element.
+func keys(sel, key string) chromedp.Action[chromedp.Void] {
+	named := map[string]string{"ArrowDown": kb.ArrowDown, "ArrowUp": kb.ArrowUp, "ArrowLeft": kb.ArrowLeft,
+		"ArrowRight": kb.ArrowRight, "Enter": kb.Enter}
+	return chromedp.SendKeys(chromedp.CSS(sel), named[key])
 }

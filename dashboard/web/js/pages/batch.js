@@ -221,9 +221,8 @@ export default {
       const i = selected;
       const taskRows = (list) => list.map(t => h('tr', null,
         h('td', null, t.task_id ? h('a', { href: href('/tasks/' + t.task_id) }, t.name) : t.name),
-        h('td', null, badge(t.status)), h('td', { class: 'num' }, percent(t.status === 'Completed' ? 100 : t.progress)),
-        h('td', null, t.error ? h('span', { class: 'error' }, t.error) : (t.output || ''))));
-      const cols = [{ label: 'Task' }, { label: 'Status' }, { label: 'Progress', num: true }, { label: 'Output or error' }];
+        h('td', null, badge(t.status)), h('td', { class: 'num' }, percent(t.status === 'Completed' ? 100 : t.progress))));
+      const cols = [{ label: 'Task' }, { label: 'Status' }, { label: 'Progress', num: true }];
       const eligible = session.can('rollbacks', 'execute') && model.b.status !== 'Running' && model.tasks[i].some(t => t.status === 'Completed');
       replace(detail, h('h2', { id: 'op-title' }, 'Operation ', h('span', { class: 'mono' }, model.ids[i])),
         h('dl', { class: 'props' },
