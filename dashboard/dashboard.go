@@ -65,9 +65,8 @@ type asset struct {
 // New reads the embedded files. It fails only on a broken build.
 func New(cfg Config) (*Handler, error) {
 	if cfg.OrchestratorURL != "" {
-		u, err := url.Parse(cfg.OrchestratorURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("orchestrator URL %q: want an absolute http or https URL", cfg.OrchestratorURL)
+		if err := CheckOrchestratorURL(cfg.OrchestratorURL); err != nil {
+			return nil, err
 		}
 		cfg.OrchestratorURL = strings.TrimRight(cfg.OrchestratorURL, "/")
 	}
@@ -129,6 +128,16 @@ func newAsset(name string, body []byte) asset {
 		ct = "application/octet-stream"
 	}
 	return asset{body: body, contentType: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+}
+
+// CheckOrchestratorURL checks a public orchestrator URL: absolute http or
+// https, a path prefix at most.
+func CheckOrchestratorURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("orchestrator URL %q: want an absolute http or https URL such as https://orchestrator.example.com", s)
+	}
+	return nil
 }
 
 // AssetPath is where this build's files are served.

@@ -2,9 +2,11 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"provisioning/app/apptest"
 	"provisioning/events"
 	"provisioning/events/eventstest"
+	"provisioning/handlers"
 )
 
 type wsFrame struct {
@@ -277,4 +280,85 @@ func TestWebSocketNeverStreamsWebhookSecrets(t *testing.T) {
 			return // everything before the task's creation was replayed
 		}
 	}
+}
+
+// bearerProtocol is how a browser sends its token to /ws.
+func bearerProtocol(token string) string {
+	return handlers.WSBearerProtocol + base64.RawURLEncoding.EncodeToString([]byte(token))
+}
+
+// A browser cannot give a WebSocket headers: the token comes as a
+// subprotocol, the server answers with the plain protocol, and the token
+// is never logged.
+func TestWebSocketTakesTheTokenAsASubprotocol(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	cfg := apptest.Config(t)
+	in, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = in.Close(context.Background()) })
+	apptest.Describe(t, in)
+	token := apptest.Login(t, in.ControlURL(), "admin", apptest.AdminPassword)
+
+	c := dialWS(t, wsURL(in, "events=TaskCreated"), &websocket.DialOptions{Subprotocols: []string{handlers.WSProtocol, bearerProtocol(token)}})
+	if c.Subprotocol() != handlers.WSProtocol {
+		t.Fatalf("the server chose %q, want %q (never the token)", c.Subprotocol(), handlers.WSProtocol)
+	}
+	id := submitTask(t, apptest.NewClient(in.OrchestratorURL()).WithToken(token), "/workflows/servers/create", map[string]any{"infra": "ws"})
+	if f := readFrame(t, c); f.EventType != "TaskCreated" || f.Metadata["task_id"] != id {
+		t.Fatalf("frame %+v", f)
+	}
+	// ?token= still works.
+	query := dialWS(t, wsURL(in, "token="+token), nil)
+	for name, protocols := range map[string][]string{
+		"not base64url": {handlers.WSProtocol, handlers.WSBearerProtocol + "a.b=c"},
+		"a wrong token": {handlers.WSProtocol, bearerProtocol(token + "x")},
+		"an empty one":  {handlers.WSProtocol, handlers.WSBearerProtocol},
+	} {
+		_, res, err := websocket.Dial(context.Background(), wsURL(in, ""), &websocket.DialOptions{Subprotocols: protocols})
+		if err == nil || res == nil || res.StatusCode != http.StatusUnauthorized || res.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: err %v, answer %v; want 401 with a challenge before the upgrade", name, err, res)
+		}
+	}
+	// The dashboard's page (the control center's port on this host) may
+	// open the socket; a page of another port may not.
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(in.ControlURL(), "http://"))
+	dash := http.Header{"Origin": {"http://127.0.0.1:" + port}}
+	fromDash := dialWS(t, wsURL(in, ""), &websocket.DialOptions{HTTPHeader: dash, Subprotocols: []string{handlers.WSProtocol, bearerProtocol(token)}})
+	other := http.Header{"Origin": {"http://127.0.0.1:1"}}
+	if _, res, err := websocket.Dial(context.Background(), wsURL(in, ""), &websocket.DialOptions{HTTPHeader: other, Subprotocols: []string{handlers.WSProtocol, bearerProtocol(token)}}); err == nil || res == nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("another origin: err %v, answer %v; want 403", err, res)
+	}
+	// A connection is logged when it ends: end them all, then read every
+	// /ws line (3 connections, 4 refusals).
+	for _, conn := range []*websocket.Conn{c, query, fromDash} {
+		conn.Close(websocket.StatusNormalClosure, "")
+	}
+	eventstest.Eventually(t, 10*time.Second, func() bool { return strings.Count(logs.String(), "path=/ws ") >= 7 },
+		"the access log has not logged every /ws request:\n%s", logs.String())
+	if strings.Contains(logs.String(), token) || strings.Contains(logs.String(), bearerProtocol(token)) {
+		t.Fatal("the token is in the logs")
+	}
+	if !strings.Contains(logs.String(), "token=REDACTED") {
+		t.Fatal("the ?token= connection's line is not redacted: the check above proves nothing")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -16,6 +16,7 @@ import (
 
 	"provisioning/app"
 	"provisioning/config"
+	"provisioning/dashboard"
 	"provisioning/handlers"
 )
 
@@ -208,6 +209,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (ap
 	}
 	if cfg.Webhooks, err = cfg.Webhooks.WithDefaults(); err != nil {
 		return cfg, nil, fmt.Errorf("config file %s: %w", file.Path, err)
+	}
+	if cfg.PublicOrchestratorURL != "" {
+		if err := dashboard.CheckOrchestratorURL(cfg.PublicOrchestratorURL); err != nil {
+			return cfg, nil, fmt.Errorf("--public-orchestrator-url: %w", err)
+		}
 	}
 	cfg.CLI = strings.Fields(cli)
 	if len(cfg.CLI) == 0 {
