@@ -83,7 +83,10 @@ type page struct {
 // errors and Content-Security-Policy violations of the page fail the test.
 func openPage(t *testing.T, in *app.Instance) *page {
 	t.Helper()
-	tab, cancel := chromium(t).Tab()
+	tab, cancel, err := chromium(t).Tab()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(cancel)
 	p := &page{t: t, ctx: tab, base: strings.TrimSuffix(in.DashboardURL(), "/ui/")}
 	if err := chromedp.Listen(tab, p.observe); err != nil {

@@ -93,8 +93,15 @@ func Start(ctx context.Context) (*Browser, error) {
 
 // Tab opens a tab in a browser context of its own (its own storage and
 // cookies): tabs of one browser do not share a session. Cancel closes it.
-func (b *Browser) Tab() (context.Context, context.CancelFunc) {
-	return chromedp.NewContext(b.root, chromedp.WithNewBrowserContext())
+func (b *Browser) Tab() (context.Context, context.CancelFunc, error) {
+	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithNewBrowserContext())
+	// Attach to the tab before the first action: a tab whose first action
+	// is a navigation answers no evaluation after it (chromedp v0.23.1).
+	if err := chromedp.Listen(ctx, func(any) {}); err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("open a tab: %w", err)
+	}
+	return ctx, cancel, nil
 }
 
 // Close stops Chromium and removes its profile.

@@ -35,7 +35,10 @@ func run() int {
 		clients  = flag.Int("clients", 64, "concurrent keep-alive clients")
 		syncs    = flag.String("sync", "always,1s", "sync modes to measure, comma-separated")
 		out      = flag.String("out", "bench/results", "directory for results.json and results.md")
-		only     = flag.String("only", "", "comma-separated sections to run (default all): core,access,memory,batch,eventsout,cluster,replay")
+		only     = flag.String("only", "", "comma-separated sections to run (default all): core,access,memory,batch,eventsout,cluster,replay,dashboard")
+		dashOps  = flag.Int("dashboard-ops", 10000, "operations of the dashboard benchmark's big batch")
+		dashTask = flag.Int("dashboard-tasks", 100000, "tasks on the dashboard benchmark's tasks page")
+		dashPar  = flag.Int("dashboard-parallel", 460, "parallel limit of the dashboard benchmark's big batch (its tasks take 1 s: this sets the rate of status changes)")
 		batchOps = flag.Int("batch-ops", 10000, "operations of the batch benchmark")
 		child    = flag.Bool("child-batch", false, "internal: run one batch and print its result as JSON")
 		noop     = flag.Bool("child-noop", false, "internal: the child batch uses the no-op runner")
@@ -144,6 +147,14 @@ func run() int {
 			return fail("replay", err)
 		}
 		rep.Add(os.Stdout, bench.ReplayRows(res)...)
+	}
+	if want("dashboard") {
+		fmt.Println("dashboard (headless Chromium):")
+		rows, err := bench.Dashboard(ctx, bench.DashboardOptions{Operations: *dashOps, Tasks: *dashTask, Parallel: *dashPar, Log: log})
+		if err != nil {
+			return fail("dashboard", err)
+		}
+		rep.Add(os.Stdout, rows...)
 	}
 	fmt.Println()
 	rep.Print(os.Stdout)

@@ -52,6 +52,7 @@ function deliver(frame) {
   if (typeof frame.seq !== 'number' || frame.seq <= lastSeq) return;
   lastSeq = frame.seq;
   metrics.frames++;
+  if (frame.event_type.endsWith('StatusChanged')) metrics.statusFrames++;
   remember(frame);
   for (const fn of subscribers) {
     try { fn(frame); } catch (err) { console.error('live subscriber', err); }

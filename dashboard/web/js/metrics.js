@@ -3,6 +3,7 @@
 
 export const metrics = {
   frames: 0,
+  statusFrames: 0,
   reconnects: 0,
   statusChanges: 0,
   graphReadyAt: 0,

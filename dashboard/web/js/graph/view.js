@@ -27,6 +27,8 @@ export class GraphView {
     this.focus = -1;
     this.selected = -1;
     this.marked = new Set();
+    this.dirty = new Set();
+    this.full = true;
     this.frame = 0;
     this.timer = 0;
     this.lastDraw = 0;
@@ -73,9 +75,22 @@ export class GraphView {
     this.invalidate(true);
   }
 
-  // invalidate asks for a redraw: at once (the next frame) for the
-  // user's own moves, throttled for live updates.
+  // invalidate asks for a whole redraw: at once (the next frame) for the
+  // user's own moves, throttled otherwise.
   invalidate(now = false) {
+    this.full = true;
+    this.schedule(now);
+  }
+
+  // touch says node i changed (its status or progress): the next frame
+  // repaints it alone, so a stream of changes costs what it changes, not
+  // what the graph holds.
+  touch(i) {
+    this.dirty.add(i);
+    this.schedule(false);
+  }
+
+  schedule(now) {
     if (this.frame || (this.timer && !now)) return;
     const wait = now ? 0 : Math.max(0, this.lastDraw + MIN_FRAME_MS - performance.now());
     if (this.timer && now) { clearTimeout(this.timer); this.timer = 0; }
@@ -84,12 +99,17 @@ export class GraphView {
     else go();
   }
 
+  // viewport is the part of the world in view, nodes' half sizes added.
+  viewport() {
+    const s = this.scale;
+    return { x0: (-this.tx) / s - NODE_W / 2, x1: (this.w - this.tx) / s + NODE_W / 2,
+      y0: (-this.ty) / s - NODE_H / 2, y1: (this.h - this.ty) / s + NODE_H / 2 };
+  }
+
   // visible calls fn for each node in view.
   visible(fn) {
     const { x, y, layers } = this.m.layout;
-    const s = this.scale;
-    const x0 = (-this.tx) / s - NODE_W / 2, x1 = (this.w - this.tx) / s + NODE_W / 2;
-    const y0 = (-this.ty) / s - NODE_H / 2, y1 = (this.h - this.ty) / s + NODE_H / 2;
+    const { x0, x1, y0, y1 } = this.viewport();
     const step = NODE_H + GAP_Y;
     const l0 = Math.max(0, Math.floor(y0 / step)), l1 = Math.min(layers.length - 1, Math.ceil(y1 / step));
     for (let L = l0; L <= l1; L++) {
@@ -103,6 +123,26 @@ export class GraphView {
 
   draw() {
     const t0 = performance.now();
+    const { ctx } = this;
+    const s = this.scale;
+    if (this.full || !this.drawn) this.drawAll();
+    else {
+      ctx.setTransform(this.dpr * s, 0, 0, this.dpr * s, this.dpr * this.tx, this.dpr * this.ty);
+      const { x, y } = this.m.layout;
+      const v = this.viewport();
+      const list = [...this.dirty].filter(i => x[i] >= v.x0 && x[i] <= v.x1 && y[i] >= v.y0 && y[i] <= v.y1);
+      this.drawNodes(list);
+      if (list.length) this.drawMarks(null);
+    }
+    this.full = false;
+    this.dirty.clear();
+    this.lastDraw = performance.now();
+    this.drawMs = this.lastDraw - t0;
+    if (this.hooks.onDraw) this.hooks.onDraw(this.drawMs);
+    if (!this.drawn) { this.drawn = true; if (this.hooks.onFirstDraw) this.hooks.onFirstDraw(); }
+  }
+
+  drawAll() {
     const { ctx, m } = this;
     const { x, y, children } = m.layout;
     const s = this.scale;
@@ -113,8 +153,10 @@ export class GraphView {
     const shown = [];
     this.visible(i => shown.push(i));
     const inView = new Set(shown);
-    // Edges touching a node in view: dependency's bottom to dependent's top.
-    if (shown.length < 30000) {
+    // Edges touching a node in view, dependency's bottom to dependent's
+    // top; left out when the nodes are specks and thousands are in view
+    // (they would only grey the picture).
+    if (NODE_W * s >= 3 || shown.length < 3000) {
       ctx.beginPath();
       for (const i of shown) {
         for (const d of m.deps[i]) { ctx.moveTo(x[d], y[d] + NODE_H / 2); ctx.lineTo(x[i], y[i] - NODE_H / 2); }
@@ -124,55 +166,64 @@ export class GraphView {
       ctx.lineWidth = Math.max(1 / s, 1);
       ctx.stroke();
     }
-    // Nodes, one fill per status.
+    this.drawNodes(shown);
+    this.drawMarks(inView);
+    this.shown = shown.length;
+  }
+
+  // drawNodes paints nodes over whatever is there: one fill per status,
+  // then progress bars and glyphs (the status is never the colour alone)
+  // and, when readable, their id and status word.
+  drawNodes(list) {
+    const { ctx, m } = this;
+    const { x, y } = m.layout;
     const byStatus = new Map();
-    for (const i of shown) {
+    for (const i of list) {
       const st = m.status[i];
-      let list = byStatus.get(st);
-      if (!list) byStatus.set(st, (list = []));
-      list.push(i);
+      let l = byStatus.get(st);
+      if (!l) byStatus.set(st, (l = []));
+      l.push(i);
     }
-    for (const [st, list] of byStatus) {
+    for (const [st, l] of byStatus) {
       ctx.fillStyle = color(st);
       ctx.beginPath();
-      for (const i of list) ctx.rect(x[i] - NODE_W / 2, y[i] - NODE_H / 2, NODE_W, NODE_H);
+      for (const i of l) ctx.rect(x[i] - NODE_W / 2, y[i] - NODE_H / 2, NODE_W, NODE_H);
       ctx.fill();
     }
-    const px = NODE_W * s;
-    if (px >= 24) {
-      // Progress bars and glyphs: the status is never the colour alone.
-      ctx.fillStyle = 'rgba(17,24,39,0.55)';
-      ctx.beginPath();
-      for (const i of shown) {
-        const p = Math.max(0, Math.min(100, m.progress[i])) / 100;
-        if (p > 0) ctx.rect(x[i] - NODE_W / 2, y[i] + NODE_H / 2 - 5, NODE_W * p, 5);
-      }
-      ctx.fill();
-      ctx.textBaseline = 'middle';
-      const big = px >= 90;
-      ctx.font = `bold ${big ? 15 : 22}px system-ui, sans-serif`;
-      for (const i of shown) {
-        ctx.fillStyle = textColor(m.status[i]);
-        ctx.fillText(statusInfo(m.status[i]).glyph, x[i] - NODE_W / 2 + 6, big ? y[i] - 8 : y[i]);
-      }
-      if (big) {
-        ctx.font = '13px system-ui, sans-serif';
-        for (const i of shown) {
-          ctx.fillStyle = textColor(m.status[i]);
-          ctx.fillText(clip(ctx, m.ids[i], NODE_W - 30), x[i] - NODE_W / 2 + 24, y[i] - 8);
-          ctx.fillText(clip(ctx, `${statusInfo(m.status[i]).word} · ${Math.round(m.progress[i])} %`, NODE_W - 12), x[i] - NODE_W / 2 + 6, y[i] + 10);
-        }
-      }
+    const px = NODE_W * this.scale;
+    if (px < 24) return;
+    ctx.fillStyle = 'rgba(17,24,39,0.55)';
+    ctx.beginPath();
+    for (const i of list) {
+      const p = Math.max(0, Math.min(100, m.progress[i])) / 100;
+      if (p > 0) ctx.rect(x[i] - NODE_W / 2, y[i] + NODE_H / 2 - 5, NODE_W * p, 5);
     }
-    // Rollback marks, the selection and the keyboard focus.
-    ctx.lineWidth = Math.max(2 / s, 2);
-    for (const i of this.marked) if (inView.has(i)) this.outline(i, '#111827', 6);
+    ctx.fill();
+    ctx.textBaseline = 'middle';
+    const big = px >= 90;
+    ctx.font = `bold ${big ? 15 : 22}px system-ui, sans-serif`;
+    for (const i of list) {
+      ctx.fillStyle = textColor(m.status[i]);
+      ctx.fillText(statusInfo(m.status[i]).glyph, x[i] - NODE_W / 2 + 6, big ? y[i] - 8 : y[i]);
+    }
+    if (!big) return;
+    ctx.font = '13px system-ui, sans-serif';
+    for (const i of list) {
+      ctx.fillStyle = textColor(m.status[i]);
+      ctx.fillText(clip(ctx, m.ids[i], NODE_W - 30), x[i] - NODE_W / 2 + 24, y[i] - 8);
+      ctx.fillText(clip(ctx, `${statusInfo(m.status[i]).word} · ${Math.round(m.progress[i])} %`, NODE_W - 12), x[i] - NODE_W / 2 + 6, y[i] + 10);
+    }
+  }
+
+  // drawMarks outlines the nodes chosen for a rollback, the selection and
+  // the keyboard focus (inView: the nodes in view; null: check each).
+  drawMarks(inView) {
+    const s = this.scale;
+    this.ctx.lineWidth = Math.max(2 / s, 2);
+    const shown = (i) => (inView ? inView.has(i) : true);
+    for (const i of this.marked) if (shown(i)) this.outline(i, '#111827', 6);
     if (this.selected >= 0) this.outline(this.selected, '#111827', 3);
     if (this.focus >= 0) this.outline(this.focus, '#ffb020', 8 / s);
-    this.lastDraw = performance.now();
-    this.drawMs = this.lastDraw - t0;
-    this.shown = shown.length;
-    if (!this.drawn) { this.drawn = true; if (this.hooks.onFirstDraw) this.hooks.onFirstDraw(); }
   }
 
   outline(i, style, pad) {

@@ -278,6 +278,7 @@ export default {
       tip,
       onSelect: (i) => { selected = i; drawDetail(); drawList(); },
       onFocus: (i) => { announce.textContent = `${model.ids[i]}: ${statusInfo(model.status[i]).word}, ${Math.round(model.progress[i])} %, ${model.tasks[i].length} tasks, layer ${model.layout.layer[i] + 1}`; },
+      onDraw: (ms) => { metrics.drawMs = ms; metrics.maxDrawMs = Math.max(metrics.maxDrawMs || 0, ms); },
       onFirstDraw: () => setTimeout(() => {
         metrics.graphReadyAt = performance.now();
         root.dataset.graph = 'ready';
@@ -292,7 +293,7 @@ export default {
       if (!f.metadata || f.metadata.batch_id !== id) return;
       const changed = model.apply(f);
       if (changed === undefined) return;
-      if (changed >= 0) view.invalidate();
+      if (changed >= 0) view.touch(changed);
       lists();
     });
     const reload = async () => {
