@@ -156,3 +156,23 @@ func TestViewerSeesNoAdminPages(t *testing.T) {
 		t.Fatalf("a viewer's cancel: %d", refused.Status)
 	}
 }
+
+// A condition the server cannot compile comes back under that condition,
+// with the compiler's message; a good one saves.
+func TestPolicyEditorShowsTheServersCELError(t *testing.T) {
+	in, _, _ := apptest.StartAdmin(t, apptest.Config(t))
+	p := openPage(t, in)
+	p.signIn("admin", apptest.AdminPassword, "")
+	p.open("/policies")
+	p.click("#policy-new")
+	p.fill("#policy-form [name=name]", "no-night-cancels")
+	p.setValue(`#policy-form [name="rules[0].condition"]`, "user.role == ")
+	p.click("#policy-form button[type=submit]")
+	p.until(`document.querySelector('#policy-form [name="rules[0].condition"]').getAttribute('aria-invalid') === 'true'`, "the condition marked")
+	if msg := p.text(`#policy-form .rule .field-error:not(:empty)`); !strings.Contains(msg, "Syntax error") {
+		t.Fatalf("the condition's error %q does not quote the compiler", msg)
+	}
+	p.setValue(`#policy-form [name="rules[0].condition"]`, `user.username == "nobody"`)
+	p.click("#policy-form button[type=submit]")
+	p.until(`!!document.querySelector('#policies tr[data-policy="no-night-cancels"]')`, "the saved policy listed")
+}

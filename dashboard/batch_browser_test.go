@@ -23,6 +23,15 @@ func TestSubmitReferenceBatchAndWatchItsGraph(t *testing.T) {
 	p := openPage(t, in)
 	p.signIn("admin", apptest.AdminPassword, "")
 	p.open("/submit")
+	// Refusals show where they are: a TOML syntax error at its line, the
+	// API's 422 at its field path; nothing is created.
+	p.setValue("#batch-text", "name = \"x\"\n[[operations]\nid = 1\n")
+	p.click("#form-batch button[type=submit]")
+	p.until(`document.querySelector('#batch-result').innerText.includes('Not valid TOML (line 2')`, "the TOML error at its line")
+	p.setValue("#batch-text", `{"name": "bad", "operations": [{"id": "a", "type": "server_batch", "server_configs": [{"name": "s"}]},
+		{"id": "b", "type": "taskserv_batch", "dependencies": ["nope"], "taskservs": ["k"]}]}`)
+	p.click("#form-batch button[type=submit]")
+	p.until(`document.querySelector('#batch-result .field-errors').innerText.includes('operations[1].dependencies[0]')`, "the 422 at its field path")
 	p.setValue("#batch-text", string(body))
 	p.click("#form-batch button[type=submit]")
 	// The form leads to the batch's graph, every operation there from the
