@@ -62,13 +62,14 @@ func TestCancelRunningBatch(t *testing.T) {
 	cfg := apptest.Config(t)
 	cfg.SimSpeed = 1 // 15 s a task: the batch is running when cancelled
 	in, orch, _ := apptest.StartAdmin(t, cfg)
-	res := orch.Do(t, http.MethodPost, "/batch/execute", map[string]any{
-		"name": "slow", "parallel_limit": 2,
-		"operations": []map[string]any{
-			{"id": "servers", "type": "server_batch", "server_configs": []map[string]string{{"name": "web-01"}, {"name": "web-02"}}},
-			{"id": "services", "type": "taskserv_batch", "dependencies": []string{"servers"}, "taskservs": []string{"kubernetes"}},
-		},
-	})
+	ops := []map[string]any{{"id": "servers", "type": "server_batch", "server_configs": []map[string]string{{"name": "web-01"}, {"name": "web-02"}}}}
+	var services []string
+	for _, name := range []string{"kubernetes", "cilium", "containerd", "coredns", "etcd", "ingress"} {
+		ops = append(ops, map[string]any{"id": name, "type": "taskserv_batch", "dependencies": []string{"servers"}, "taskservs": []string{name}})
+		services = append(services, name)
+	}
+	ops = append(ops, map[string]any{"id": "services", "type": "cluster_batch", "dependencies": services, "clusters": []string{"buildkit"}})
+	res := orch.Do(t, http.MethodPost, "/batch/execute", map[string]any{"name": "slow", "parallel_limit": 2, "operations": ops})
 	if res.Status != http.StatusOK {
 		t.Fatalf("submit: %d %s", res.Status, res.Raw)
 	}
@@ -81,6 +82,8 @@ func TestCancelRunningBatch(t *testing.T) {
 	p.open("/batches/" + accepted.BatchID)
 	p.until(`document.querySelector('main').dataset.graph === 'ready'`, "the graph")
 	p.until(`document.querySelector('#op-table tr[data-op=servers]').dataset.status === 'Running'`, "the servers running, live")
+	p.until(`document.querySelector('#op-table tr[data-op=kubernetes]').dataset.status === 'Pending'`, "the operations waiting, shown from the start")
+	p.shot("batch-running")
 	p.click("#cancel-batch")
 	text := p.confirmDialog()
 	if !strings.Contains(text, "SIGTERM") || !strings.Contains(text, "Nothing is rolled back") {

@@ -1,6 +1,8 @@
 package dashboard_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -173,5 +175,48 @@ func TestNoInlineCodeAndNoHTMLSinks(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The vendored files are the ones docs/dashboard.md pins, each by its
+// hash: nothing in vendor/ changes unnoticed, nothing is vendored unsaid.
+func TestVendoredFilesArePinned(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/dashboard.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\| `([0-9a-f]{64})` \\|$").FindAllStringSubmatch(string(doc), -1) {
+		pinned[m[1]] = m[2]
+	}
+	if len(pinned) == 0 {
+		t.Fatal("docs/dashboard.md pins nothing: the table is gone or malformed")
+	}
+	err = filepath.WalkDir("web/vendor", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(filepath.ToSlash(path), "web/vendor/")
+		sum := sha256.Sum256(b)
+		want, ok := pinned[name]
+		switch {
+		case !ok:
+			t.Errorf("%s is vendored but not pinned in docs/dashboard.md", name)
+		case want != hex.EncodeToString(sum[:]):
+			t.Errorf("%s: sha256 %x, docs/dashboard.md pins %s", name, sum, want)
+		}
+		delete(pinned, name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range pinned {
+		t.Errorf("docs/dashboard.md pins %s, which is not vendored", name)
 	}
 }

@@ -87,5 +87,7 @@ func TestReconnectAfterRestartShowsMissedEvents(t *testing.T) {
 	if n := p.eval(`provisioningDashboard.metrics.reconnects`); n == "0" {
 		t.Fatalf("reconnects = %s", n)
 	}
-	p.shot("reconnected")
+	// The figures read from the API are read again on reconnection.
+	p.until(`document.querySelector('[data-count=Completed] .n').innerText === '2'`, "the counts read again")
+	p.shot("overview-live")
 }

@@ -69,9 +69,14 @@ function connect() {
   ws = sock;
   sock.onopen = () => {
     if (ws !== sock) return;
+    const back = failures > 0;
     failures = 0;
     stopPolling();
     setState('live');
+    // What the pages read from the APIs while the socket was down may be
+    // stale or an error: they read it once more (the events they missed
+    // are replayed besides).
+    if (back) for (const fn of pollers) fn();
   };
   sock.onmessage = (ev) => {
     if (ws !== sock) return;
@@ -137,7 +142,8 @@ export const live = {
   reconnectNow() { if (!ws && state !== 'off') connect(); },
   subscribe(fn) { subscribers.add(fn); return () => subscribers.delete(fn); },
   onState(fn) { stateListeners.add(fn); fn(state); return () => stateListeners.delete(fn); },
-  // onPoll calls fn every POLL_MS while the socket is down.
+  // onPoll calls fn every POLL_MS while the socket is down, and once when
+  // it is back.
   onPoll(fn) { pollers.add(fn); return () => pollers.delete(fn); },
   state: () => state,
   lastSeq: () => lastSeq,

@@ -65,14 +65,14 @@ export default {
         const [{ data: m }, { data: st }] = await Promise.all([
           orch.get('/state/system/metrics', null, { signal }), orch.get('/state/statistics', null, { signal })]);
         const pending = m.active_workflows;
-        const card = (label, n, status) => h('div', { class: 'card', data: { count: label } },
-          h('span', { class: 'n' }, count(n)), status ? badge(status) : null, status && label !== status ? ' ' + label.toLowerCase() : h('span', null, status ? '' : label));
+        const card = (label, n, status) => h('div', { class: 'card', data: { count: status || label } },
+          h('span', { class: 'n' }, count(n)), status ? badge(status) : h('span', null, label));
         const tp = throughput();
         const load = m.system_load || {};
         replace(countsBox, h('h2', { id: 'ov-counts' }, 'Work'),
           h('div', { class: 'cards' },
-            card('Pending or running', pending, 'Running'), card('Completed', m.completed_workflows, 'Completed'),
-            card('Failed', m.failed_workflows, 'Failed'), card('Cancelled', m.cancelled_workflows, 'Cancelled'),
+            card('Pending or running', pending), card('', m.completed_workflows, 'Completed'),
+            card('', m.failed_workflows, 'Failed'), card('', m.cancelled_workflows, 'Cancelled'),
             card('Batches running', m.active_batches), card('Batches in all', m.total_batches)),
           h('dl', { class: 'props', id: 'figures' },
             h('dt', null, 'Throughput'), h('dd', { id: 'throughput' }, `${tp.perMinute.toFixed(1)} tasks finished a minute (${tp.n} in the last ${Math.round(Math.min(WINDOW, Date.now() - seenSince) / 60e3 * 10) / 10} min, seen live)`),
