@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -168,7 +166,7 @@ func TestTwoInstancesShareABatch(t *testing.T) {
 func TestKillAndRestartMidBatch(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	addr, controlAddr := freeAddr(t), freeAddr(t)
+	addr, controlAddr := apptest.FreeAddr(t), apptest.FreeAddr(t)
 	serve := func() *exec.Cmd {
 		cmd := exec.Command(apptest.Binary(t), "serve", "--data-dir", dir, "--orchestrator-addr", addr, "--control-addr", controlAddr, "--nats-listen=",
 			"--sim-speed", "0.03", "--job-ack-wait", "2s", "--sync", "1m", "--log-level", "warn", "--shutdown-grace", "2s",
@@ -265,16 +263,6 @@ func TestKillAndRestartMidBatch(t *testing.T) {
 	if again > 2 {
 		t.Fatalf("%d tasks ran again; at most parallel_limit (2) were running", again)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 func waitHealthy(t *testing.T, base string) {

@@ -239,9 +239,6 @@ func (in *Instance) serveControl() error {
 	})
 	in.log.Info("control center listening", "addr", ln.Addr().String())
 	in.log.Info("dashboard", "url", in.DashboardURL())
-	if in.cfg.BootstrapOutput != nil {
-		fmt.Fprintf(in.cfg.BootstrapOutput, "dashboard: %s\n", in.DashboardURL())
-	}
 	return nil
 }
 

@@ -96,21 +96,44 @@ const benchPassword = "bench-admin-password"
 // Login returns a token of the control center at base.
 func Login(base, username, password string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"username": username, "password": password})
-	res, err := http.Post(base+"/auth/login", "application/json", bytes.NewReader(body))
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := postJSON(base+"/auth/login", "", body, &out); err != nil || out.Token == "" {
+		return "", fmt.Errorf("login %s: %w", base, err)
+	}
+	return out.Token, nil
+}
+
+// postJSON posts body (with token, when given) and decodes the answer's
+// data into out; an error answer is an error naming its status and
+// message.
+func postJSON(url, token string, body []byte, out any) error {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return "", err
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
 	}
 	defer res.Body.Close()
 	var env struct {
-		Data struct {
-			Token string `json:"token"`
-		} `json:"data"`
-		Error string `json:"error"`
+		Success bool            `json:"success"`
+		Data    json.RawMessage `json:"data"`
+		Error   string          `json:"error"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&env); err != nil || env.Data.Token == "" {
-		return "", fmt.Errorf("login %s: %d %s %v", base, res.StatusCode, env.Error, err)
+	if err := json.NewDecoder(res.Body).Decode(&env); err != nil {
+		return fmt.Errorf("%d: %w", res.StatusCode, err)
 	}
-	return env.Data.Token, nil
+	if !env.Success {
+		return fmt.Errorf("%d %s", res.StatusCode, env.Error)
+	}
+	return json.Unmarshal(env.Data, out)
 }
 
 // authed sends a POST of body with a bearer token.

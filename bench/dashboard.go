@@ -17,13 +17,11 @@ package bench
 // parallel_limit / duration sets the rate.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -304,24 +302,13 @@ func submitBatch(base, token string, req workflow.BatchRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	r, _ := http.NewRequest(http.MethodPost, base+"/batch/execute", bytes.NewReader(body))
-	r.Header.Set("Authorization", "Bearer "+token)
-	r.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		return "", err
+	var out struct {
+		BatchID string `json:"batch_id"`
 	}
-	defer resp.Body.Close()
-	var env struct {
-		Data struct {
-			BatchID string `json:"batch_id"`
-		} `json:"data"`
-		Error string `json:"error"`
+	if err := postJSON(base+"/batch/execute", token, body, &out); err != nil {
+		return "", fmt.Errorf("submit batch: %w", err)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || env.Data.BatchID == "" {
-		return "", fmt.Errorf("submit batch: %d %s %v", resp.StatusCode, env.Error, err)
-	}
-	return env.Data.BatchID, nil
+	return out.BatchID, nil
 }
 
 // compactJSON encodes v without its empty fields: 10,000 operations fit

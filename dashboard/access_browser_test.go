@@ -16,15 +16,7 @@ const userPassword = "a-long-user-password"
 // createUser makes a user with roles through the control center.
 func createUser(t *testing.T, control *apptest.Client, name string, roles ...string) string {
 	t.Helper()
-	res := control.Do(t, http.MethodPost, "/users", map[string]any{"username": name, "password": userPassword, "roles": roles})
-	if res.Status != http.StatusCreated {
-		t.Fatalf("create user %s: %d %s", name, res.Status, res.Raw)
-	}
-	var u struct {
-		ID string `json:"id"`
-	}
-	res.Decode(t, &u)
-	return u.ID
+	return apptest.CreateUser(t, control, name, userPassword, roles...)
 }
 
 func TestSignInWithoutMFA(t *testing.T) {

@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -12,18 +11,6 @@ import (
 	"provisioning/app/apptest"
 	"provisioning/events/eventstest"
 )
-
-// freeAddr is a loopback address no one listens on now: a restarted
-// instance must come back where the page expects it.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func startOn(t *testing.T, cfg app.Config) *app.Instance {
 	t.Helper()
@@ -52,7 +39,7 @@ func TestReconnectAfterRestartShowsMissedEvents(t *testing.T) {
 	nats := eventstest.Start(t)
 	cfg := apptest.Config(t)
 	cfg.NATSURL = nats.URL()
-	cfg.OrchestratorAddr, cfg.ControlAddr = freeAddr(t), freeAddr(t)
+	cfg.OrchestratorAddr, cfg.ControlAddr = apptest.FreeAddr(t), apptest.FreeAddr(t)
 	first := startOn(t, cfg)
 	p := openPage(t, first)
 	p.signIn("admin", apptest.AdminPassword, "")

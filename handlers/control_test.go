@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -39,18 +38,7 @@ const userPassword = "a long enough passphrase"
 // createUser creates a user with roles through the API and returns its id.
 func (i instance) createUser(t *testing.T, username string, roles ...string) string {
 	t.Helper()
-	if roles == nil {
-		roles = []string{}
-	}
-	res := i.cc.Do(t, "POST", "/users", map[string]any{"username": username, "email": username + "@example.com", "password": userPassword, "roles": roles})
-	if res.Status != http.StatusCreated {
-		t.Fatalf("create user %s: %d %s", username, res.Status, res.Raw)
-	}
-	var out struct {
-		ID string `json:"id"`
-	}
-	res.Decode(t, &out)
-	return out.ID
+	return apptest.CreateUser(t, i.cc, username, userPassword, roles...)
 }
 
 func (i instance) login(t *testing.T, username string) string {

@@ -69,3 +69,22 @@ func AdminClient(tb testing.TB, in *app.Instance) *Client {
 	tb.Helper()
 	return NewClient(in.OrchestratorURL()).WithToken(Login(tb, in.ControlURL(), "admin", AdminPassword))
 }
+
+// CreateUser creates a user with password and roles through control (a
+// client of the control center signed in as an admin) and returns its id,
+// failing the test otherwise.
+func CreateUser(tb testing.TB, control *Client, username, password string, roles ...string) string {
+	tb.Helper()
+	if roles == nil {
+		roles = []string{}
+	}
+	res := control.Do(tb, http.MethodPost, "/users", map[string]any{"username": username, "email": username + "@example.com", "password": password, "roles": roles})
+	if res.Status != http.StatusCreated {
+		tb.Fatalf("create user %s: %d %s", username, res.Status, res.Raw)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	res.Decode(tb, &out)
+	return out.ID
+}

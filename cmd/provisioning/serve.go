@@ -157,6 +157,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		log.Error("start failed", "err", err)
 		return 1
 	}
+	// The one address a person needs, plainly, whatever the log format.
+	fmt.Fprintf(stderr, "dashboard: %s\n", in.DashboardURL())
 	code := 0
 	select {
 	case <-ctx.Done():
