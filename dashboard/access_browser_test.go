@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
 	"provisioning/app/apptest"
@@ -167,4 +168,41 @@ func TestPolicyEditorShowsTheServersCELError(t *testing.T) {
 	p.setValue(`#policy-form [name="rules[0].condition"]`, `user.username == "nobody"`)
 	p.click("#policy-form button[type=submit]")
 	p.until(`!!document.querySelector('#policies tr[data-policy="no-night-cancels"]')`, "the saved policy listed")
+}
+
+// At 200 % zoom (half the CSS width, twice the pixels) the pages reflow:
+// nothing makes the page scroll sideways (wide tables scroll in their own
+// box), and the navigation stays reachable.
+func TestReadableAtDoubleZoom(t *testing.T) {
+	in, orch, _ := apptest.StartAdmin(t, apptest.Config(t))
+	res := orch.Do(t, http.MethodPost, "/batch/execute", map[string]any{"name": "zoom", "operations": []map[string]any{
+		{"id": "servers", "type": "server_batch", "server_configs": []map[string]string{{"name": "web-01"}}}}})
+	if res.Status != http.StatusOK {
+		t.Fatalf("submit: %d %s", res.Status, res.Raw)
+	}
+	var accepted struct {
+		BatchID string `json:"batch_id"`
+	}
+	res.Decode(t, &accepted)
+	p := openPage(t, in)
+	p.do("zoom", chromedp.EmulateViewport(720, 500, chromedp.EmulateScale(2)))
+	p.signIn("admin", apptest.AdminPassword, "")
+	if got := p.eval(`innerWidth + 'x' + devicePixelRatio`); got != "720x2" {
+		t.Fatalf("the viewport is %s, not 720 CSS pixels at 2x: the check below would prove nothing", got)
+	}
+	for path, ready := range map[string]string{
+		"/":                            `!!document.querySelector('#health')`,
+		"/tasks":                       `document.getElementById('task-results').dataset.state === 'ready'`,
+		"/batches/" + accepted.BatchID: `document.querySelector('main').dataset.graph === 'ready'`,
+		"/submit":                      `!!document.querySelector('#form-batch')`,
+		"/recovery":                    `!!document.querySelector('#r-cps')`,
+	} {
+		p.open(path)
+		p.until(ready, path)
+		if w := p.eval(`document.documentElement.scrollWidth - document.documentElement.clientWidth`); w != "0" {
+			p.shot("zoom-" + sanitize(path))
+			t.Errorf("%s scrolls sideways by %s px at 200 %%", path, w)
+		}
+	}
+	p.visible("#nav a[href='/ui/tasks']")
 }
