@@ -49,7 +49,7 @@ type DashboardOptions struct {
 	// Window of live updates measured (default 10 s).
 	Window time.Duration
 	// TaskTime is how long a task of the live phase runs, and Parallel the
-	// batch's parallel limit (defaults 1 s and 460: about 1,000 status
+	// batch's parallel limit (defaults 1 s and 500: about 1,000 status
 	// changes a second with the benchmark batch's shape).
 	TaskTime time.Duration
 	Parallel int
@@ -70,7 +70,7 @@ func (o DashboardOptions) withDefaults() DashboardOptions {
 		o.TaskTime = time.Second
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = 460
+		o.Parallel = 500
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -159,15 +159,24 @@ func Dashboard(ctx context.Context, opts DashboardOptions) ([]Row, error) {
 }
 
 // DashboardRows turns a result into the table's rows.
+//
+// The long-task API reports tasks over 50 ms only: a page with none has
+// no longest task to show, which the table prints as "-" and the rows'
+// names say.
 func DashboardRows(r DashboardResult) []Row {
 	setup := "1 node, headless Chromium"
 	big, small := fmt.Sprintf("%d ops", r.BigOps), fmt.Sprintf("%d ops", r.SmallOps)
+	longest := fmt.Sprintf("batch page, %s: longest main-thread task over 50 ms (-: none), %.0f status changes/s for 10 s", big, r.StatusRateBig)
+	longestBase := fmt.Sprintf("same page, %s, %.0f changes/s", small, r.StatusRateSmall)
+	if r.LongestSmall == 0 {
+		longest += fmt.Sprintf("; same page, %s, %.0f changes/s: none", small, r.StatusRateSmall)
+	}
 	return []Row{
 		{Section: "dashboard", Setup: setup, Name: "batch page, " + big + ": navigation to an interactive graph", Unit: "ms", Value: r.NavigateBig,
 			Baseline: r.NavigateSmall, BaselineName: "same page, " + small, Target: "<= 2000 ms", Met: Met(r.NavigateBig <= 2000)},
-		{Section: "dashboard", Setup: setup, Name: fmt.Sprintf("batch page, %s: longest main-thread task over 50 ms, %.0f status changes/s for 10 s", big, r.StatusRateBig), Unit: "ms", Value: r.LongestBig,
-			Baseline: r.LongestSmall, BaselineName: fmt.Sprintf("same page, %s, %.0f changes/s", small, r.StatusRateSmall), Target: "<= 100 ms", Met: Met(r.LongestBig <= 100)},
-		{Section: "dashboard", Setup: setup, Name: "batch page, " + big + ": main-thread tasks over 50 ms in those 10 s", Unit: "tasks", Value: float64(r.LongTasksBig),
+		{Section: "dashboard", Setup: setup, Name: longest, Unit: "ms", Value: r.LongestBig,
+			Baseline: r.LongestSmall, BaselineName: longestBase, Target: "<= 100 ms", Met: Met(r.LongestBig <= 100)},
+		{Section: "dashboard", Setup: setup, Name: "batch page, " + big + ": main-thread tasks over 50 ms in those 10 s (-: none)", Unit: "tasks", Value: float64(r.LongTasksBig),
 			Baseline: float64(r.LongTasksSmall), BaselineName: "same page, " + small},
 		{Section: "dashboard", Setup: setup, Name: "batch page, " + big + ": status changes applied to the graph", Unit: "changes/s", Value: r.AppliedRateBig},
 		{Section: "dashboard", Setup: setup, Name: fmt.Sprintf("tasks page, %d tasks (in-memory views): filter change answered, median", r.Tasks), Unit: "ms", Value: r.FilterBig,

@@ -38,7 +38,7 @@ func run() int {
 		only     = flag.String("only", "", "comma-separated sections to run (default all): core,access,memory,batch,eventsout,cluster,replay,dashboard")
 		dashOps  = flag.Int("dashboard-ops", 10000, "operations of the dashboard benchmark's big batch")
 		dashTask = flag.Int("dashboard-tasks", 100000, "tasks on the dashboard benchmark's tasks page")
-		dashPar  = flag.Int("dashboard-parallel", 460, "parallel limit of the dashboard benchmark's big batch (its tasks take 1 s: this sets the rate of status changes)")
+		dashPar  = flag.Int("dashboard-parallel", 500, "parallel limit of the dashboard benchmark's big batch (its tasks take 1 s: this sets the rate of status changes)")
 		batchOps = flag.Int("batch-ops", 10000, "operations of the batch benchmark")
 		child    = flag.Bool("child-batch", false, "internal: run one batch and print its result as JSON")
 		noop     = flag.Bool("child-noop", false, "internal: the child batch uses the no-op runner")

@@ -247,22 +247,37 @@ export default {
     const filterStatus = select([['', 'Any'], ...OP_STATUSES.map(s => [s, statusInfo(s).word])], { name: 'op-status' });
     const filterText = h('input', { type: 'search', name: 'op-id', placeholder: 'part of an id', size: '20' });
     let page = 0;
+    const shownRows = new Map(); // operation -> its row on this page
+    const eligible = (i) => session.can('rollbacks', 'execute') && model.b.status !== 'Running' && model.tasks[i].some(t => t.status === 'Completed');
+    const opRow = (i) => {
+      const done = model.tasks[i].filter(t => t.status === 'Completed').length;
+      return h('tr', { class: i === selected ? 'selected' : null, data: { op: model.ids[i], status: model.status[i] } },
+        h('td', null, eligible(i) ? h('input', { type: 'checkbox', 'aria-label': 'select ' + model.ids[i] + ' for rollback', checked: marked.has(i), on: { change: (ev) => mark(i, ev.target.checked) } }) : ''),
+        h('td', null, h('button', { type: 'button', class: 'link mono', on: { click: () => choose(i) } }, model.ids[i])),
+        h('td', null, b.operations[i].type), h('td', null, badge(model.status[i])),
+        h('td', null, h('progress', { max: '100', value: String(model.progress[i]), 'aria-label': 'progress of ' + model.ids[i] }), h('span', { class: 'pct' }, percent(model.progress[i]))),
+        h('td', { class: 'num' }, `${done} / ${model.tasks[i].length}`),
+        h('td', null, model.deps[i].map(d => model.ids[d]).join(', ')));
+    };
+    // patchRows redraws the rows of the operations events changed, in
+    // place: a stream of events costs the rows it touches, and the focus
+    // stays where the user put it.
+    const patchRows = (changed) => {
+      for (const i of changed) {
+        const tr = shownRows.get(i);
+        if (!tr || tr.contains(document.activeElement)) continue;
+        const next = opRow(i);
+        tr.replaceWith(next);
+        shownRows.set(i, next);
+      }
+    };
     const drawList = () => {
       const st = filterStatus.value, text = filterText.value.trim().toLowerCase();
       const rows = order.filter(i => (!st || model.status[i] === st) && (!text || model.ids[i].toLowerCase().includes(text)));
       const pages = Math.max(1, Math.ceil(rows.length / PAGE));
       page = Math.min(page, pages - 1);
-      const eligible = (i) => session.can('rollbacks', 'execute') && model.b.status !== 'Running' && model.tasks[i].some(t => t.status === 'Completed');
-      const trs = rows.slice(page * PAGE, (page + 1) * PAGE).map(i => {
-        const done = model.tasks[i].filter(t => t.status === 'Completed').length;
-        return h('tr', { class: i === selected ? 'selected' : null, data: { op: model.ids[i], status: model.status[i] } },
-          h('td', null, eligible(i) ? h('input', { type: 'checkbox', 'aria-label': 'select ' + model.ids[i] + ' for rollback', checked: marked.has(i), on: { change: (ev) => mark(i, ev.target.checked) } }) : ''),
-          h('td', null, h('button', { type: 'button', class: 'link mono', on: { click: () => choose(i) } }, model.ids[i])),
-          h('td', null, b.operations[i].type), h('td', null, badge(model.status[i])),
-          h('td', null, h('progress', { max: '100', value: String(model.progress[i]), 'aria-label': 'progress of ' + model.ids[i] }), h('span', { class: 'pct' }, percent(model.progress[i]))),
-          h('td', { class: 'num' }, `${done} / ${model.tasks[i].length}`),
-          h('td', null, model.deps[i].map(d => model.ids[d]).join(', ')));
-      });
+      shownRows.clear();
+      const trs = rows.slice(page * PAGE, (page + 1) * PAGE).map(i => { const tr = opRow(i); shownRows.set(i, tr); return tr; });
       const pager = h('div', { class: 'pager' },
         h('button', { type: 'button', class: 'secondary', disabled: page === 0, on: { click: () => { page--; drawList(); } } }, '← Previous'),
         h('span', null, `Page ${page + 1} of ${pages} (${count(rows.length)} operations)`),
@@ -288,12 +303,27 @@ export default {
     drawList();
 
     // Live: fold the batch's events; redraw what they changed, coalesced.
-    const lists = throttle(() => { drawSummary(); drawList(); drawDetail(); }, 500);
+    const changedOps = new Set();
+    const lists = throttle(() => {
+      drawSummary();
+      patchRows(changedOps);
+      if (changedOps.has(selected)) drawDetail();
+      changedOps.clear();
+    }, 500);
+    let wasRunning = model.b.status === 'Running';
     const off = live.subscribe((f) => {
       if (!f.metadata || f.metadata.batch_id !== id) return;
       const changed = model.apply(f);
       if (changed === undefined) return;
-      if (changed >= 0) view.touch(changed);
+      if (changed >= 0) { view.touch(changed); changedOps.add(changed); }
+      if (wasRunning && model.b.status !== 'Running') {
+        // The batch ended: rollback becomes possible, every row may change.
+        wasRunning = false;
+        lists.cancel();
+        changedOps.clear();
+        drawSummary(); drawList(); drawDetail();
+        return;
+      }
       lists();
     });
     const reload = async () => {
@@ -303,7 +333,7 @@ export default {
         if (m.ids.length !== model.ids.length) return;
         Object.assign(model, { b: m.b, status: m.status, progress: m.progress, tasks: m.tasks, comps: m.comps, byTask: m.byTask });
         view.invalidate(true);
-        lists();
+        drawSummary(); drawList(); drawDetail();
       } catch { /* the next poll tries again */ }
     };
     const offPoll = live.onPoll(reload);
