@@ -221,7 +221,7 @@ func (b *opBuilder) finish(path string) {
 	} else {
 		reqs := openapi3.SecurityRequirements{{"bearerAuth": {}}}
 		if b.protection.QueryToken {
-			reqs = append(reqs, openapi3.SecurityRequirement{"queryToken": {}})
+			reqs = append(reqs, openapi3.SecurityRequirement{"queryToken": {}}, openapi3.SecurityRequirement{"protocolToken": {}})
 		}
 		b.op.Security = &reqs
 		b.fail(http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable)

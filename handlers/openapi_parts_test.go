@@ -227,6 +227,9 @@ func components(c *openapi3.Components, schemas *schemaSet) {
 			Description: "A token from POST /auth/login on the control center (EdDSA JWT, verify with /.well-known/jwks.json)."}},
 		"queryToken": {Value: &openapi3.SecurityScheme{Type: "apiKey", In: "query", Name: "token",
 			Description: "The same token as ?token=, for WebSocket clients that cannot send headers (browsers)."}},
+		"protocolToken": {Value: &openapi3.SecurityScheme{Type: "apiKey", In: "header", Name: "Sec-WebSocket-Protocol",
+			Description: "The token as a WebSocket subprotocol, " + handlers.WSBearerProtocol + "<token in unpadded base64url>, offered beside " +
+				handlers.WSProtocol + ", which the server selects: how a browser sends it without putting it in the URL."}},
 	}
 	c.Responses = errorResponses()
 	schemas.of(reflect.TypeFor[handlers.ErrorEnvelope](), answerMode)
