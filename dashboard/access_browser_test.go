@@ -206,3 +206,23 @@ func TestReadableAtDoubleZoom(t *testing.T) {
 	}
 	p.visible("#nav a[href='/ui/tasks']")
 }
+
+// A user changes their own password on their account page: a wrong
+// current one is refused there; the right one ends every session, this
+// page's included, and the new password signs in.
+func TestChangeOwnPassword(t *testing.T) {
+	in, _, control := apptest.StartAdmin(t, apptest.Config(t))
+	createUser(t, control, "olga", "operator")
+	p := openPage(t, in)
+	p.signIn("olga", userPassword, "")
+	p.open("/account")
+	p.fill("#password-form [name=current_password]", "not-my-password")
+	p.fill("#password-form [name=password]", "a-brand-new-password")
+	p.click("#password-form button[type=submit]")
+	p.until(`!!document.querySelector('#password-form .notice')`, "the refusal of a wrong current password")
+	p.fill("#password-form [name=current_password]", userPassword)
+	p.fill("#password-form [name=password]", "a-brand-new-password")
+	p.click("#password-form button[type=submit]")
+	p.until(`location.pathname === '/ui/login' && sessionStorage.length === 0`, "the page signed out")
+	p.signIn("olga", "a-brand-new-password", "")
+}

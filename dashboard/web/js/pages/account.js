@@ -6,7 +6,7 @@ import { h, replace, field } from '../dom.js';
 import { cc } from '../api.js';
 import { session } from '../session.js';
 import { time } from '../format.js';
-import { errorNotice, showFieldErrors } from '../dialog.js';
+import { errorNotice, showFieldErrors, toast } from '../dialog.js';
 
 // drawQR paints the otpauth URL as a QR code on a canvas.
 async function drawQR(text) {
@@ -71,5 +71,26 @@ export default {
       code.focus();
     };
     drawMFA();
+
+    // Your own password, proving the current one; sessions from before it
+    // end, this one too.
+    const current = h('input', { type: 'password', name: 'current_password', autocomplete: 'current-password', required: true });
+    const next = h('input', { type: 'password', name: 'password', autocomplete: 'new-password', required: true });
+    const out = h('div', { 'aria-live': 'polite' });
+    const pwForm = h('form', { class: 'stack', id: 'password-form', novalidate: true },
+      field('Current password', current), field('New password', next, '12 to 256 characters, not your username or email. Every session of yours ends, this one too.'),
+      h('div', null, h('button', { type: 'submit' }, 'Change password')), out);
+    pwForm.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        const res = await cc.put(`/users/${u.id}/password`, { current_password: current.value, password: next.value });
+        toast(res.data);
+        session.expired();
+      } catch (err) {
+        current.value = '';
+        replace(out, errorNotice({ ...err, message: err.message, status: err.status, fields: showFieldErrors(pwForm, err) }));
+      }
+    });
+    box.append(h('section', { class: 'panel', 'aria-labelledby': 'a-pw' }, h('h2', { id: 'a-pw' }, 'Password'), pwForm));
   },
 };
